@@ -1,0 +1,74 @@
+//! Every knob of the server, its default and its limit, in one place; parsed by clap.
+//!
+//! Must never: accept a setting that would make the server misbehave later (zero shards, a
+//! zero-byte value limit): clap rejects it at start-up with a message instead.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Which shard implementation to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// papaya lock-free maps: reads never lock (the default).
+    Lockfree,
+    /// `RwLock<HashMap>` per shard: the original tool's design, kept as the baseline.
+    Rwlock,
+}
+
+/// shardkv: a sharded, TTL-aware in-memory key-value server over HTTP.
+#[derive(Debug, Clone, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on (use 0.0.0.0:8080 to expose it beyond this machine).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Number of shards, rounded up to a power of two [default: 4 × cores, next power of two].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    pub shards: Option<u32>,
+
+    /// Shard implementation.
+    #[arg(long, value_enum, default_value_t = StoreKind::Lockfree)]
+    pub store: StoreKind,
+
+    /// Longest key accepted, in bytes.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
+    pub max_key_bytes: u64,
+
+    /// Largest value accepted, in bytes.
+    #[arg(long, default_value_t = 1_048_576, value_parser = clap::value_parser!(u64).range(1..=1_073_741_824))]
+    pub max_value_bytes: u64,
+
+    /// Most items in one /v1/mget or /v1/mset request.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_batch: u64,
+
+    /// Most connections open at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+
+    /// Seconds a client may take to send its request headers before the connection is closed.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout_secs: u64,
+
+    /// Keys to pre-size the shards for (avoids resizes while loading).
+    #[arg(long, default_value_t = 0)]
+    pub initial_capacity: usize,
+
+    /// Tokio worker threads [default: the number of cores].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub workers: Option<u32>,
+
+    /// Log filter (tracing's env-filter syntax), e.g. info, debug, shardkv=trace.
+    #[arg(long, default_value = "info")]
+    pub log: String,
+}
+
+impl Config {
+    /// The header read timeout.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_secs)
+    }
+}

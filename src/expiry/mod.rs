@@ -1,0 +1,216 @@
+//! Active expiry: one thread that moves a hierarchical timing wheel along the coarse clock and
+//! removes keys whose TTL has passed, so their memory comes back even if nobody reads them.
+//!
+//! ## Path of a timer
+//! 1. A write with a TTL pushes a `TimerRequest` on the store's bounded lock-free queue (it never
+//!    blocks: when the queue is full the writer flags its shard and this thread sweeps it).
+//! 2. Each step, this thread drains the queue into its [`wheel::TimingWheel`] (which it alone
+//!    owns, so the wheel needs no lock), runs any flagged sweeps, and advances the wheel to
+//!    `clock.now()`.
+//! 3. For each due timer it calls `ShardedStore::on_timer`, which inside the shard's writer
+//!    section removes the key if its deadline has passed, re-arms the timer if the TTL was
+//!    extended, or drops it when a newer write made it stale. A removal is a write like any
+//!    other (it takes a sequence number).
+//!
+//! One thread for all shards: a step costs O(due timers), and at 2–16 cores the thread sleeps
+//! almost always (see `perf/RESULTS.md` for its CPU use with 10M keys).
+//!
+//! Must never: remove a key whose current version was not the one that expired, or block a
+//! writer.
+
+pub mod wheel;
+
+use std::time::Duration;
+
+use crate::clock::Tick;
+use crate::store::{Shard, ShardedStore, TimerOutcome};
+use crate::sync::{Arc, AtomicBool, AtomicU64, Ordering};
+use wheel::TimingWheel;
+
+/// At most this many fired timers are handled per step, so a mass expiry cannot starve
+/// the queue drain (the rest are handled in the next step, without sleeping).
+const MAX_FIRED_PER_STEP: usize = 65_536;
+
+/// The longest the thread sleeps between steps, so new short timers are noticed promptly.
+const MAX_SLEEP: Duration = Duration::from_millis(10);
+
+/// A timer's payload: which key to look at.
+struct Armed {
+    shard: u32,
+    key: Box<[u8]>,
+}
+
+/// Counters the expiry thread publishes for the dashboard.
+#[derive(Debug, Default)]
+pub struct ExpiryStats {
+    /// Timers waiting in the wheel.
+    pub pending_timers: AtomicU64,
+    /// How far the wheel trailed the clock after its last step, in ticks.
+    pub wheel_lag_ticks: AtomicU64,
+    /// Sweeps run because the timer queue overflowed.
+    pub sweeps: AtomicU64,
+    /// Timers re-armed because a TTL was extended.
+    pub rearmed: AtomicU64,
+}
+
+/// The wheel and the work of one expiry step. Owned by the expiry thread (or driven by hand in
+/// tests and loom models).
+pub struct Expirer<S: Shard> {
+    store: Arc<ShardedStore<S>>,
+    wheel: TimingWheel<Armed>,
+    stats: Arc<ExpiryStats>,
+}
+
+/// What one step did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StepReport {
+    /// Timers that came due.
+    pub fired: usize,
+    /// Keys removed.
+    pub expired: usize,
+    /// Whether due timers were left for the next step.
+    pub backlog: bool,
+}
+
+impl<S: Shard> Expirer<S> {
+    /// An expirer for `store`, starting at the store clock's current tick.
+    pub fn new(store: Arc<ShardedStore<S>>) -> Self {
+        let now = store.clock().now();
+        Expirer {
+            store,
+            wheel: TimingWheel::new(now),
+            stats: Arc::new(ExpiryStats::default()),
+        }
+    }
+
+    /// The counters this expirer publishes.
+    pub fn stats(&self) -> Arc<ExpiryStats> {
+        self.stats.clone()
+    }
+
+    /// Timers in the wheel.
+    pub fn pending_timers(&self) -> usize {
+        self.wheel.len()
+    }
+
+    /// Runs one step at the store clock's current tick.
+    pub fn step(&mut self) -> StepReport {
+        let now = self.store.clock().now();
+        self.step_at(now)
+    }
+
+    /// Runs one step as if the time were `now`.
+    pub fn step_at(&mut self, now: Tick) -> StepReport {
+        while let Some(request) = self.store.pop_timer_request() {
+            let armed = Armed {
+                shard: request.shard,
+                key: request.key,
+            };
+            self.wheel.insert(request.at, armed);
+        }
+        for shard in 0..self.store.shard_count() {
+            let wheel = &mut self.wheel;
+            let swept = self.store.sweep_if_flagged(shard, |key, at| {
+                wheel.insert(
+                    at,
+                    Armed {
+                        shard: shard as u32,
+                        key,
+                    },
+                )
+            });
+            if swept {
+                self.stats.sweeps.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+
+        let mut report = StepReport::default();
+        let mut rearm = Vec::new();
+        let store = &self.store;
+        let fired = self
+            .wheel
+            .advance_bounded(now, MAX_FIRED_PER_STEP, |at, armed| {
+                match store.on_timer(armed.shard as usize, &armed.key, at, now) {
+                    TimerOutcome::Expired => report.expired += 1,
+                    TimerOutcome::Rearm(deadline) => rearm.push((deadline, armed)),
+                    TimerOutcome::Gone | TimerOutcome::Stale => {}
+                }
+            });
+        report.fired = fired;
+        report.backlog = fired == MAX_FIRED_PER_STEP;
+        self.stats
+            .rearmed
+            .fetch_add(rearm.len() as u64, Ordering::Relaxed);
+        for (deadline, armed) in rearm {
+            self.wheel.insert(deadline, armed);
+        }
+        self.stats
+            .pending_timers
+            .store(self.wheel.len() as u64, Ordering::Relaxed);
+        self.stats
+            .wheel_lag_ticks
+            .store(now.saturating_sub(self.wheel.elapsed()), Ordering::Relaxed);
+        report
+    }
+
+    /// How long the thread may sleep before the next step.
+    fn sleep_hint(&self, now: Tick) -> Duration {
+        match self.wheel.next_expiration() {
+            Some(at) if at <= now => Duration::ZERO,
+            Some(at) => Duration::from_millis(at - now).min(MAX_SLEEP),
+            None => MAX_SLEEP,
+        }
+    }
+}
+
+/// The running expiry thread; stops it when dropped.
+#[cfg(not(shardkv_loom))]
+pub struct ExpiryThread {
+    stop: Arc<AtomicBool>,
+    stats: Arc<ExpiryStats>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+#[cfg(not(shardkv_loom))]
+impl ExpiryThread {
+    /// Starts the expiry thread for `store`.
+    pub fn start<S: Shard>(store: Arc<ShardedStore<S>>) -> std::io::Result<ExpiryThread> {
+        let mut expirer = Expirer::new(store);
+        let stats = expirer.stats();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("shardkv-expiry".into())
+            .spawn(move || {
+                while !stop_flag.load(Ordering::Acquire) {
+                    let report = expirer.step();
+                    if !report.backlog {
+                        let now = expirer.store.clock().now();
+                        let nap = expirer.sleep_hint(now).max(Duration::from_millis(1));
+                        std::thread::park_timeout(nap);
+                    }
+                }
+            })?;
+        Ok(ExpiryThread {
+            stop,
+            stats,
+            handle: Some(handle),
+        })
+    }
+
+    /// The thread's counters.
+    pub fn stats(&self) -> &Arc<ExpiryStats> {
+        &self.stats
+    }
+}
+
+#[cfg(not(shardkv_loom))]
+impl Drop for ExpiryThread {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(handle) = self.handle.take() {
+            handle.thread().unpark();
+            let _ = handle.join();
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! `/dashboard` (JSON status) and `/metrics` (Prometheus text).
+//!
+//! `/dashboard` keeps the original tool's fields (`numShards`, `numReplicas`,
+//! `shards: [{"numKeys": n}]`) so existing consumers keep working, and adds ours beside them.
+//! Key counts come from the maps' own counters, so a key stops counting when the expiry wheel
+//! removes it (within the wheel's lag, which is reported).
+//!
+//! Must never: walk the key space to answer (both answers are O(shards)).
+
+use std::fmt::Write;
+
+use bytes::Bytes;
+use hyper::header::HeaderValue;
+use hyper::StatusCode;
+
+use super::reply::{json, with_type, Reply};
+use super::stats::OpKind;
+use super::AppState;
+use crate::store::Shard;
+use crate::sync::Ordering;
+
+static PROMETHEUS: HeaderValue = HeaderValue::from_static("text/plain; version=0.0.4");
+
+/// The process's resident set size in bytes, from `/proc/self/statm` (0 where unavailable).
+pub fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// `GET /dashboard`.
+pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
+    let store = &state.store;
+    let lens = store.shard_lens();
+    let shards: Vec<_> = lens
+        .iter()
+        .enumerate()
+        .map(|(id, n)| serde_json::json!({ "id": id, "numKeys": n }))
+        .collect();
+    let stats = &state.stats;
+    let expiry = &state.expiry;
+    let body = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "store": store.kind(),
+        "numShards": lens.len(),
+        "numReplicas": 0,
+        "keys": lens.iter().sum::<usize>(),
+        "keysWithTtl": store.keys_with_ttl(),
+        "uptimeSeconds": state.started.elapsed().as_secs_f64(),
+        "memory": { "rssBytes": rss_bytes() },
+        "shards": shards,
+        "ops": {
+            "get": stats.ops(OpKind::GetHit) + stats.ops(OpKind::GetMiss),
+            "getHit": stats.ops(OpKind::GetHit),
+            "getMiss": stats.ops(OpKind::GetMiss),
+            "set": stats.ops(OpKind::Set),
+            "delete": stats.ops(OpKind::Delete),
+            "mget": stats.ops(OpKind::Mget),
+            "mset": stats.ops(OpKind::Mset),
+            "rejected": stats.rejected.get(),
+        },
+        "expiry": {
+            "pendingTimers": expiry.pending_timers.load(Ordering::Relaxed)
+                + store.pending_timer_requests() as u64,
+            "expiredByWheel": store.stats().expired_by_wheel.get(),
+            "expiredOnRead": store.stats().expired_on_read.get(),
+            "wheelLagMs": expiry.wheel_lag_ticks.load(Ordering::Relaxed),
+            "sweeps": expiry.sweeps.load(Ordering::Relaxed),
+            "timerQueueOverflows": store.stats().timer_queue_overflows.get(),
+        },
+        "connections": {
+            "open": stats.connections_open.load(Ordering::Relaxed),
+            "total": stats.connections_total.get(),
+        },
+        "replicas": [],
+    });
+    json(StatusCode::OK, &body)
+}
+
+/// `GET /metrics`.
+pub fn metrics<S: Shard>(state: &AppState<S>) -> Reply {
+    let store = &state.store;
+    let mut out = String::with_capacity(4096);
+    state.stats.render_prometheus(&mut out);
+    let _ = writeln!(out, "# HELP shardkv_keys Entries stored, by shard.");
+    let _ = writeln!(out, "# TYPE shardkv_keys gauge");
+    for (id, n) in store.shard_lens().iter().enumerate() {
+        let _ = writeln!(out, "shardkv_keys{{shard=\"{id}\"}} {n}");
+    }
+    let _ = writeln!(out, "# TYPE shardkv_keys_with_ttl gauge");
+    let _ = writeln!(out, "shardkv_keys_with_ttl {}", store.keys_with_ttl());
+    let _ = writeln!(
+        out,
+        "# HELP shardkv_expired_total Keys expired, by where it was noticed."
+    );
+    let _ = writeln!(out, "# TYPE shardkv_expired_total counter");
+    let _ = writeln!(
+        out,
+        "shardkv_expired_total{{by=\"wheel\"}} {}",
+        store.stats().expired_by_wheel.get()
+    );
+    let _ = writeln!(
+        out,
+        "shardkv_expired_total{{by=\"read\"}} {}",
+        store.stats().expired_on_read.get()
+    );
+    let _ = writeln!(out, "# TYPE shardkv_expiry_pending_timers gauge");
+    let _ = writeln!(
+        out,
+        "shardkv_expiry_pending_timers {}",
+        state.expiry.pending_timers.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(out, "# TYPE shardkv_expiry_wheel_lag_seconds gauge");
+    let _ = writeln!(
+        out,
+        "shardkv_expiry_wheel_lag_seconds {}",
+        state.expiry.wheel_lag_ticks.load(Ordering::Relaxed) as f64 / 1e3
+    );
+    let _ = writeln!(out, "# TYPE shardkv_resident_memory_bytes gauge");
+    let _ = writeln!(out, "shardkv_resident_memory_bytes {}", rss_bytes());
+    with_type(StatusCode::OK, &PROMETHEUS, Bytes::from(out))
+}

@@ -1,0 +1,154 @@
+//! The HTTP service: a minimal hyper 1.x server on tokio.
+//!
+//! This module owns the runtime and the accept loop: one multi-threaded tokio runtime, one task
+//! per connection, HTTP/1.1 with keep-alive and `TCP_NODELAY`, a connection limit, a header read
+//! timeout, and a graceful shutdown that lets in-flight requests finish. Routing is in
+//! [`routes`], the answers' shapes in [`reply`], request parsing in [`query`] and
+//! `crate::duration`, the status pages in [`dashboard`].
+//!
+//! Must never: block a tokio worker (the store's writer sections are short and bounded, and no
+//! handler waits on a lock held across I/O), or let a misbehaving client hold resources
+//! forever.
+
+pub mod dashboard;
+pub mod query;
+pub mod reply;
+pub mod routes;
+pub mod stats;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::expiry::ExpiryStats;
+use crate::store::{Shard, ShardedStore};
+use crate::sync::Ordering;
+use stats::HttpStats;
+
+/// Limits the HTTP layer enforces.
+#[derive(Debug, Clone)]
+pub struct HttpLimits {
+    /// The largest request body read (a value plus its framing).
+    pub max_body_bytes: usize,
+    /// The most items in one batch request.
+    pub max_batch: usize,
+    /// The most connections open at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long a client may take to send its request headers.
+    pub header_read_timeout: Duration,
+}
+
+/// What every request handler can see.
+pub struct AppState<S: Shard> {
+    /// The store.
+    pub store: Arc<ShardedStore<S>>,
+    /// The expiry thread's counters.
+    pub expiry: Arc<ExpiryStats>,
+    /// Request counters.
+    pub stats: HttpStats,
+    /// Limits.
+    pub limits: HttpLimits,
+    /// When the server started.
+    pub started: Instant,
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, then stops accepting and waits up
+/// to `grace` for open connections to finish their requests.
+pub async fn serve<S: Shard>(
+    listener: TcpListener,
+    state: Arc<AppState<S>>,
+    shutdown: impl std::future::Future<Output = ()>,
+    grace: Duration,
+) {
+    let permits = Arc::new(Semaphore::new(state.limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(%err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        state.stats.connections_total.incr();
+        state.stats.connections_open.fetch_add(1, Ordering::Relaxed);
+        let open = OpenConnection(state.clone());
+        let handler_state = state.clone();
+        let connection =
+            connection_builder(&state.limits).serve_connection(
+                TokioIo::new(stream),
+                service_fn(move |req| {
+                    let state = handler_state.clone();
+                    async move {
+                        Ok::<_, std::convert::Infallible>(routes::route(state, peer, req).await)
+                    }
+                }),
+            );
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _open = open;
+            // A client that vanishes mid-request ends here; nothing to report.
+            let _ = connection.await;
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!("connections still open after {grace:?}; closing them");
+        }
+    }
+}
+
+fn connection_builder(limits: &HttpLimits) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    builder
+}
+
+/// Binds `addr` with `SO_REUSEADDR` and a deep backlog.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// Counts a connection as closed when dropped.
+struct OpenConnection<S: Shard>(pub Arc<AppState<S>>);
+
+impl<S: Shard> Drop for OpenConnection<S> {
+    fn drop(&mut self) {
+        self.0
+            .stats
+            .connections_open
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,148 @@
+//! Responses: the typed API error and the few response shapes the routes send.
+//!
+//! Every request our code rejects gets a 4xx with a JSON body `{"error": "..."}` that names the
+//! problem; [`ApiError`] is the one place that maps a problem to its status.
+//!
+//! Must never: answer a client's mistake with a 5xx, or echo a stored value into an error.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+
+use crate::duration::TtlError;
+use crate::http::query::QueryError;
+use crate::store::StoreError;
+
+/// The response type of every route.
+pub type Reply = Response<Full<Bytes>>;
+
+pub(crate) static JSON: HeaderValue = HeaderValue::from_static("application/json");
+pub(crate) static TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
+pub(crate) static OCTETS: HeaderValue = HeaderValue::from_static("application/octet-stream");
+
+/// Why a request was refused. Each variant says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A required parameter is absent.
+    #[error("missing parameter \"{0}\"")]
+    MissingParam(&'static str),
+    /// A parameter that must be text is not valid UTF-8.
+    #[error("parameter \"{0}\" must be valid UTF-8")]
+    NotUtf8(&'static str),
+    /// A parameter has a value we do not understand.
+    #[error("invalid {name} \"{value}\": expected {expected}")]
+    BadParam {
+        /// The parameter.
+        name: &'static str,
+        /// What was sent (parameters that may hold data are never echoed).
+        value: String,
+        /// What would have been accepted.
+        expected: &'static str,
+    },
+    /// The query string or form body is malformed.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// The TTL is malformed, not positive or too long.
+    #[error(transparent)]
+    Ttl(#[from] TtlError),
+    /// The store refused the write.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The request body is larger than allowed.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The request body could not be read.
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+    /// A JSON body did not match the expected shape.
+    #[error("invalid JSON body: {0}")]
+    Json(String),
+    /// A batch has more items than allowed.
+    #[error("batch has {len} items; the maximum is {max} (--max-batch)")]
+    BatchTooLarge {
+        /// Items sent.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A stored value cannot be rendered as text.
+    #[error("value of key \"{0}\" is not valid UTF-8; ask again with ?encoding=base64")]
+    ValueNotUtf8(String),
+    /// The key is absent or expired.
+    #[error("Key not found or expired")]
+    NotFound,
+    /// No such route.
+    #[error("no route for {0}; see the README for the API")]
+    NoRoute(String),
+    /// The route exists but not for this method.
+    #[error("method {method} is not allowed here; allowed: {allow}")]
+    MethodNotAllowed {
+        /// The method used.
+        method: String,
+        /// The methods the route accepts.
+        allow: &'static str,
+    },
+    /// The route is for loopback clients or holders of the admin token only.
+    #[error("admin routes need a loopback client or the --admin-token")]
+    Forbidden,
+}
+
+impl ApiError {
+    /// The HTTP status for this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Store(StoreError::ValueTooLarge { .. }) | ApiError::BodyTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::Store(StoreError::PreconditionFailed { .. }) => {
+                StatusCode::PRECONDITION_FAILED
+            }
+            ApiError::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::ValueNotUtf8(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotFound | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The error as a JSON response.
+    pub fn into_reply(self) -> Reply {
+        let status = self.status();
+        let body = serde_json::json!({ "error": self.to_string() });
+        let mut reply = json(status, &body);
+        if let ApiError::MethodNotAllowed { allow, .. } = self {
+            reply
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        reply
+    }
+}
+
+/// A JSON response.
+pub fn json(status: StatusCode, body: &serde_json::Value) -> Reply {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    with_type(status, &JSON, Bytes::from(bytes))
+}
+
+/// A response with a body of `content_type`.
+pub fn with_type(status: StatusCode, content_type: &HeaderValue, body: Bytes) -> Reply {
+    let mut reply = Response::new(Full::new(body));
+    *reply.status_mut() = status;
+    reply
+        .headers_mut()
+        .insert(CONTENT_TYPE, content_type.clone());
+    reply
+}
+
+/// A response with no body.
+pub fn empty(status: StatusCode) -> Reply {
+    let mut reply = Response::new(Full::new(Bytes::new()));
+    *reply.status_mut() = status;
+    reply
+}

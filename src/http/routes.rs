@@ -1,0 +1,472 @@
+//! Method + path → handler. The original tool's routes (`/set`, `/get`, `/dashboard`, `/`) and
+//! the REST form (`/v1/kv/{key}`, `/v1/mget`, `/v1/mset`) live here, each a small function.
+//!
+//! Every handler validates all of its input before it touches the store, so a rejected request
+//! changes nothing.
+//!
+//! Must never: log or echo a key or value, panic on input, or answer a client error with 5xx.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH};
+use hyper::{Method, Request, StatusCode};
+use serde::Deserialize;
+
+use super::query::{decode_path, Params};
+use super::reply::{empty, json, with_type, ApiError, Reply, OCTETS, TEXT};
+use super::stats::OpKind;
+use super::AppState;
+use crate::clock::{Tick, NEVER, TICK};
+use crate::duration::parse_ttl;
+use crate::store::{Condition, Found, Lookup, Shard};
+
+static NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
+static HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
+const INDEX_HTML: &str = include_str!("index.html");
+
+/// The longest TTL accepted: 10 years.
+pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
+/// Handles one request.
+pub async fn route<S: Shard>(
+    state: Arc<AppState<S>>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Reply {
+    let start = state.stats.start();
+    let (kind, result) = dispatch(&state, peer, req).await;
+    let reply = result.unwrap_or_else(ApiError::into_reply);
+    let kind = match (kind, reply.status()) {
+        (OpKind::GetHit, StatusCode::NOT_FOUND) => OpKind::GetMiss,
+        (kind, _) => kind,
+    };
+    state.stats.record(
+        kind,
+        start,
+        reply.status().is_client_error() && kind != OpKind::GetMiss,
+    );
+    reply
+}
+
+async fn dispatch<S: Shard>(
+    state: &AppState<S>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> (OpKind, Result<Reply, ApiError>) {
+    let method = req.method().clone();
+    let path = req.uri().path();
+    let query = req.uri().query().unwrap_or("").as_bytes();
+    match path {
+        "/get" => match method {
+            Method::GET | Method::HEAD => (OpKind::GetHit, seed_get(state, query, &method)),
+            _ => (OpKind::Other, not_allowed(&method, "GET, HEAD")),
+        },
+        "/set" => match method {
+            Method::GET => (OpKind::Set, seed_set(state, query).await),
+            Method::POST => {
+                let body = read_body(state, req).await;
+                (OpKind::Set, body.and_then(|b| seed_set_form(state, &b)))
+            }
+            _ => (OpKind::Other, not_allowed(&method, "GET, POST")),
+        },
+        "/v1/mget" => match method {
+            Method::POST => {
+                let query = query.to_vec();
+                let body = read_body(state, req).await;
+                (OpKind::Mget, body.and_then(|b| mget(state, &query, &b)))
+            }
+            _ => (OpKind::Other, not_allowed(&method, "POST")),
+        },
+        "/v1/mset" => match method {
+            Method::POST => {
+                let query = query.to_vec();
+                let body = read_body(state, req).await;
+                (OpKind::Mset, body.and_then(|b| mset(state, &query, &b)))
+            }
+            _ => (OpKind::Other, not_allowed(&method, "POST")),
+        },
+        "/dashboard" => match method {
+            Method::GET => (OpKind::Other, Ok(super::dashboard::dashboard(state))),
+            _ => (OpKind::Other, not_allowed(&method, "GET")),
+        },
+        "/metrics" => match method {
+            Method::GET => (OpKind::Other, Ok(super::dashboard::metrics(state))),
+            _ => (OpKind::Other, not_allowed(&method, "GET")),
+        },
+        "/health" => match method {
+            Method::GET => (
+                OpKind::Other,
+                Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+            ),
+            _ => (OpKind::Other, not_allowed(&method, "GET")),
+        },
+        "/" => match method {
+            Method::GET | Method::HEAD => (
+                OpKind::Other,
+                Ok(with_type(
+                    StatusCode::OK,
+                    &HTML,
+                    Bytes::from_static(INDEX_HTML.as_bytes()),
+                )),
+            ),
+            _ => (OpKind::Other, not_allowed(&method, "GET, HEAD")),
+        },
+        _ => {
+            if let Some(raw_key) = path.strip_prefix("/v1/kv/") {
+                let key = match decode_path(raw_key.as_bytes()) {
+                    Ok(key) => key.into_owned(),
+                    Err(e) => return (OpKind::Other, Err(e.into())),
+                };
+                return rest(state, peer, req, key).await;
+            }
+            let _ = peer;
+            (
+                OpKind::Other,
+                Err(ApiError::NoRoute(format!("{method} {path}"))),
+            )
+        }
+    }
+}
+
+fn not_allowed(method: &Method, allow: &'static str) -> Result<Reply, ApiError> {
+    Err(ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        allow,
+    })
+}
+
+/// Reads the whole request body, refusing more than the largest value plus framing.
+async fn read_body<S: Shard>(
+    state: &AppState<S>,
+    req: Request<Incoming>,
+) -> Result<Bytes, ApiError> {
+    let limit = state.limits.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::BodyTooLarge { limit });
+    }
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::BodyTooLarge { limit })
+        }
+        Err(e) => Err(ApiError::BodyRead(e.to_string())),
+    }
+}
+
+fn ttl_param(raw: Option<&[u8]>) -> Result<Option<Duration>, ApiError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let text = std::str::from_utf8(raw).map_err(|_| ApiError::NotUtf8("ttl"))?;
+    let ticks = parse_ttl(text, TICK, MAX_TTL)?;
+    Ok(Some(TICK * ticks as u32)
+        .filter(|_| ticks <= u32::MAX as u64)
+        .or_else(|| Some(Duration::from_millis(ticks))))
+}
+
+fn ack_param(raw: Option<&[u8]>) -> Result<(), ApiError> {
+    match raw {
+        None | Some(b"async") | Some(b"all") => Ok(()),
+        Some(other) => Err(ApiError::BadParam {
+            name: "ack",
+            value: String::from_utf8_lossy(other).into_owned(),
+            expected: "async or all",
+        }),
+    }
+}
+
+/// `GET /get?key=K`: the raw value, or 404.
+fn seed_get<S: Shard>(
+    state: &AppState<S>,
+    query: &[u8],
+    method: &Method,
+) -> Result<Reply, ApiError> {
+    let params = Params::parse(query)?;
+    let key = params.key.ok_or(ApiError::MissingParam("key"))?;
+    state.store.validate_key(&key)?;
+    match state.store.get(&key) {
+        Lookup::Hit(found) => Ok(value_reply(state, found, method, false)),
+        Lookup::Miss | Lookup::Expired => Err(ApiError::NotFound),
+    }
+}
+
+/// The stored bytes as they are, never sniffed as HTML.
+fn value_reply<S: Shard>(state: &AppState<S>, found: Found, method: &Method, meta: bool) -> Reply {
+    let len = found.value.len();
+    let body = if method == Method::HEAD {
+        Bytes::new()
+    } else {
+        found.value
+    };
+    let mut reply = with_type(StatusCode::OK, &OCTETS, body);
+    let headers = reply.headers_mut();
+    headers.insert("x-content-type-options", NOSNIFF.clone());
+    if method == Method::HEAD {
+        headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    if meta {
+        headers.insert(ETAG, etag(found.version));
+        if found.deadline != NEVER {
+            let left: Tick = found.deadline.saturating_sub(state.store.clock().now());
+            headers.insert("x-ttl-ms", HeaderValue::from(left));
+        }
+    }
+    reply
+}
+
+fn etag(version: u64) -> HeaderValue {
+    HeaderValue::try_from(format!("\"{version}\"")).expect("digits and quotes are a valid header")
+}
+
+/// `GET /set?key=K&value=V&ttl=60s`.
+async fn seed_set<S: Shard>(state: &AppState<S>, query: &[u8]) -> Result<Reply, ApiError> {
+    let params = Params::parse(query)?;
+    set_from_params(state, params)
+}
+
+/// `POST /set` with a form body (for values too long for a URL).
+fn seed_set_form<S: Shard>(state: &AppState<S>, body: &[u8]) -> Result<Reply, ApiError> {
+    let params = Params::parse(body)?;
+    set_from_params(state, params)
+}
+
+fn set_from_params<S: Shard>(state: &AppState<S>, params: Params<'_>) -> Result<Reply, ApiError> {
+    let key = params.key.ok_or(ApiError::MissingParam("key"))?;
+    let value = params.value.ok_or(ApiError::MissingParam("value"))?;
+    let ttl = ttl_param(params.ttl.as_deref())?;
+    ack_param(params.ack.as_deref())?;
+    state
+        .store
+        .set(&key, Bytes::copy_from_slice(&value), ttl, Condition::Always)?;
+    Ok(with_type(StatusCode::OK, &TEXT, Bytes::from_static(b"OK")))
+}
+
+/// `/v1/kv/{key}`: GET, HEAD, PUT, DELETE.
+async fn rest<S: Shard>(
+    state: &AppState<S>,
+    _peer: SocketAddr,
+    req: Request<Incoming>,
+    key: Vec<u8>,
+) -> (OpKind, Result<Reply, ApiError>) {
+    let method = req.method().clone();
+    match method {
+        Method::GET | Method::HEAD => {
+            let result = state
+                .store
+                .validate_key(&key)
+                .map_err(ApiError::from)
+                .and_then(|_| match state.store.get(&key) {
+                    Lookup::Hit(found) => Ok(value_reply(state, found, &method, true)),
+                    Lookup::Miss | Lookup::Expired => Err(ApiError::NotFound),
+                });
+            (OpKind::GetHit, result)
+        }
+        Method::PUT => (OpKind::Set, rest_put(state, req, key).await),
+        Method::DELETE => {
+            let result = state
+                .store
+                .delete(&key)
+                .map_err(ApiError::from)
+                .and_then(|existed| {
+                    if existed {
+                        Ok(empty(StatusCode::NO_CONTENT))
+                    } else {
+                        Err(ApiError::NotFound)
+                    }
+                });
+            (OpKind::Delete, result)
+        }
+        _ => (
+            OpKind::Other,
+            not_allowed(&method, "GET, HEAD, PUT, DELETE"),
+        ),
+    }
+}
+
+async fn rest_put<S: Shard>(
+    state: &AppState<S>,
+    req: Request<Incoming>,
+    key: Vec<u8>,
+) -> Result<Reply, ApiError> {
+    let params = Params::parse(req.uri().query().unwrap_or("").as_bytes())?;
+    let ttl = ttl_param(params.ttl.as_deref())?;
+    ack_param(params.ack.as_deref())?;
+    let condition = condition_of(&req)?;
+    state.store.validate_key(&key)?;
+    let body = read_body(state, req).await?;
+    let version = state
+        .store
+        .set(&key, Bytes::copy_from_slice(&body), ttl, condition)?;
+    let mut reply = empty(StatusCode::NO_CONTENT);
+    reply.headers_mut().insert(ETAG, etag(version));
+    Ok(reply)
+}
+
+/// `If-Match: "<version>"` and `If-None-Match: *`.
+fn condition_of(req: &Request<Incoming>) -> Result<Condition, ApiError> {
+    if let Some(v) = req.headers().get(IF_NONE_MATCH) {
+        return match v.as_bytes() {
+            b"*" => Ok(Condition::IfAbsent),
+            other => Err(ApiError::BadParam {
+                name: "If-None-Match",
+                value: String::from_utf8_lossy(other).into_owned(),
+                expected: "* (only the wildcard is supported)",
+            }),
+        };
+    }
+    if let Some(v) = req.headers().get(IF_MATCH) {
+        let text = v.to_str().unwrap_or("");
+        let version = text
+            .trim()
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .and_then(|t| t.parse::<u64>().ok());
+        return match version {
+            Some(version) => Ok(Condition::IfVersion(version)),
+            None => Err(ApiError::BadParam {
+                name: "If-Match",
+                value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                expected: "a quoted version from an ETag, like \"42\"",
+            }),
+        };
+    }
+    Ok(Condition::Always)
+}
+
+/// How batch values are written in JSON.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Utf8,
+    Base64,
+}
+
+fn encoding_of(query: &[u8]) -> Result<Encoding, ApiError> {
+    let params = Params::parse(query)?;
+    match params.encoding.as_deref() {
+        None | Some(b"utf8") | Some(b"utf-8") => Ok(Encoding::Utf8),
+        Some(b"base64") => Ok(Encoding::Base64),
+        Some(other) => Err(ApiError::BadParam {
+            name: "encoding",
+            value: String::from_utf8_lossy(other).into_owned(),
+            expected: "utf8 or base64",
+        }),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MgetBody {
+    keys: Vec<String>,
+}
+
+/// `POST /v1/mget` with `{"keys": [...]}` → `{"values": {"k": "v" | null}}`.
+fn mget<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Result<Reply, ApiError> {
+    let encoding = encoding_of(query)?;
+    let request: MgetBody =
+        serde_json::from_slice(body).map_err(|e| ApiError::Json(e.to_string()))?;
+    check_batch(state, request.keys.len())?;
+    for key in &request.keys {
+        state.store.validate_key(key.as_bytes())?;
+    }
+    let mut values = serde_json::Map::with_capacity(request.keys.len());
+    for key in request.keys {
+        let value = match state.store.get(key.as_bytes()).found() {
+            None => serde_json::Value::Null,
+            Some(found) => serde_json::Value::String(match encoding {
+                Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(&found.value),
+                Encoding::Utf8 => String::from_utf8(found.value.to_vec())
+                    .map_err(|_| ApiError::ValueNotUtf8(key.clone()))?,
+            }),
+        };
+        values.insert(key, value);
+    }
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "values": values }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MsetBody {
+    items: Vec<MsetItem>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MsetItem {
+    key: String,
+    value: String,
+    #[serde(default)]
+    ttl: Option<String>,
+}
+
+/// `POST /v1/mset` with `{"items": [{"key", "value", "ttl"?}]}`: every item is validated
+/// before any is written, so a bad item writes nothing.
+fn mset<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Result<Reply, ApiError> {
+    let encoding = encoding_of(query)?;
+    let request: MsetBody =
+        serde_json::from_slice(body).map_err(|e| ApiError::Json(e.to_string()))?;
+    check_batch(state, request.items.len())?;
+    let mut writes = Vec::with_capacity(request.items.len());
+    for (i, item) in request.items.into_iter().enumerate() {
+        state.store.validate_key(item.key.as_bytes())?;
+        let value = match encoding {
+            Encoding::Utf8 => Bytes::from(item.value.into_bytes()),
+            Encoding::Base64 => Bytes::from(
+                base64::engine::general_purpose::STANDARD
+                    .decode(item.value.as_bytes())
+                    .map_err(|e| ApiError::BadParam {
+                        name: "value",
+                        value: format!("item {i}"),
+                        expected: if matches!(e, base64::DecodeError::InvalidByte(..)) {
+                            "standard base64 (A-Z a-z 0-9 + /, with = padding)"
+                        } else {
+                            "standard base64 with correct padding"
+                        },
+                    })?,
+            ),
+        };
+        state.store.validate_value_len(value.len())?;
+        let ttl = ttl_param(item.ttl.as_deref().map(str::as_bytes))?;
+        writes.push((item.key, value, ttl));
+    }
+    let written = writes.len();
+    for (key, value, ttl) in writes {
+        state
+            .store
+            .set(key.as_bytes(), value, ttl, Condition::Always)?;
+    }
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "written": written }),
+    ))
+}
+
+fn check_batch<S: Shard>(state: &AppState<S>, len: usize) -> Result<(), ApiError> {
+    let max = state.limits.max_batch;
+    if len > max {
+        return Err(ApiError::BatchTooLarge { len, max });
+    }
+    Ok(())
+}
+
+#[allow(dead_code)]
+fn content_type_is_form(req: &Request<Incoming>) -> bool {
+    req.headers().get(CONTENT_TYPE).is_some_and(|v| {
+        v.as_bytes()
+            .starts_with(b"application/x-www-form-urlencoded")
+    })
+}

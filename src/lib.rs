@@ -1,0 +1,24 @@
+//! shardkv: a sharded, replicated, TTL-aware in-memory key-value store behind an HTTP API.
+//!
+//! ## Where a request goes
+//! - `http` (feature `server`): the hyper service. `http::routes` maps method + path to a
+//!   handler; `http::query` and [`duration`] parse what the client sent, with typed errors.
+//! - [`store`]: `ShardedStore` routes the key to a shard (`LockFreeShard` on papaya, or the
+//!   `RwLockShard` baseline) and reads lock-free or writes inside the shard's writer section.
+//! - [`clock`]: the coarse 1 ms clock every deadline is measured on.
+//! - [`expiry`]: the thread and timing wheel that remove expired keys.
+//! - [`sync`]: std or loom primitives; the only module that knows about loom.
+//! - [`counter`]: striped statistics counters that do not bounce cache lines.
+
+pub mod clock;
+#[cfg(feature = "server")]
+pub mod config;
+pub mod counter;
+pub mod duration;
+pub mod expiry;
+#[cfg(feature = "server")]
+pub mod http;
+#[cfg(feature = "server")]
+pub mod server;
+pub mod store;
+pub mod sync;

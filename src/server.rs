@@ -1,0 +1,104 @@
+//! Start-up and shutdown: builds the store for the chosen shard kind, starts the expiry thread
+//! and the tokio runtime, serves until Ctrl-C or SIGTERM, then drains.
+//!
+//! Must never: log keys or values (the original printed every one).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::clock::Clock;
+use crate::config::{Config, StoreKind};
+use crate::expiry::ExpiryThread;
+use crate::http::{self, AppState, HttpLimits};
+use crate::store::{
+    default_shard_count, LockFreeShard, RwLockShard, Shard, ShardedStore, StoreConfig,
+};
+
+/// How long in-flight requests may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Runs the server described by `config` until it is told to stop.
+pub fn run(config: Config) -> std::io::Result<()> {
+    match config.store {
+        StoreKind::Lockfree => run_with::<LockFreeShard>(config),
+        StoreKind::Rwlock => run_with::<RwLockShard>(config),
+    }
+}
+
+fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
+    let store_config = StoreConfig {
+        shards: config
+            .shards
+            .map_or_else(default_shard_count, |n| n as usize),
+        max_key_bytes: config.max_key_bytes as usize,
+        max_value_bytes: config.max_value_bytes as usize,
+        initial_capacity: config.initial_capacity,
+        ..StoreConfig::default()
+    };
+    let store = Arc::new(ShardedStore::<S>::new(store_config, Clock::coarse()));
+    let expiry = ExpiryThread::start(store.clone())?;
+    let limits = HttpLimits {
+        // A value, percent-encoded in a form body at worst 3 bytes per byte, plus the rest.
+        max_body_bytes: (config.max_value_bytes as usize)
+            .saturating_mul(3)
+            .saturating_add(64 * 1024),
+        max_batch: config.max_batch as usize,
+        max_connections: config.max_connections as usize,
+        header_read_timeout: config.header_timeout(),
+    };
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        expiry: expiry.stats().clone(),
+        stats: Default::default(),
+        limits,
+        started: Instant::now(),
+    });
+
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = config.workers {
+        runtime.worker_threads(workers as usize);
+    }
+    let runtime = runtime.enable_all().thread_name("shardkv-http").build()?;
+    runtime.block_on(async {
+        let listener = http::bind(config.listen)?;
+        let local = listener.local_addr()?;
+        tracing::info!(
+            listen = %local,
+            store = S::KIND,
+            shards = store.shard_count(),
+            max_key_bytes = config.max_key_bytes,
+            max_value_bytes = config.max_value_bytes,
+            workers = config.workers.map_or_else(|| "cores".to_string(), |w| w.to_string()),
+            "shardkv {} listening on http://{local}",
+            env!("CARGO_PKG_VERSION"),
+        );
+        http::serve(listener, state, shutdown_signal(), SHUTDOWN_GRACE).await;
+        tracing::info!("shut down");
+        Ok::<_, std::io::Error>(())
+    })?;
+    drop(expiry);
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,100 @@
+//! What one slot of a shard holds: the value, its deadline and its version.
+//!
+//! An entry is immutable once published except for `timer_at`, the bookkeeping that keeps at
+//! most one pending expiry timer per key; it is only written inside the shard's writer section.
+
+use bytes::Bytes;
+
+use crate::clock::{Tick, NEVER};
+use crate::sync::{AtomicU64, Ordering};
+
+/// A stored value with its metadata.
+pub struct Entry {
+    /// The value, in its own allocation (never a slice of a request buffer, which would pin it).
+    pub value: Bytes,
+    /// The write that produced this entry: the shard's sequence number at that write. Versions
+    /// of one key only grow, so `ETag`, compare-and-set, expiry and replicas all use it.
+    pub version: u64,
+    /// The tick at which the entry expires, or [`NEVER`].
+    pub deadline: Tick,
+    /// The deadline of the pending wheel timer that is responsible for this key, or [`NEVER`].
+    /// It is at most `deadline` when the key has a TTL; when that timer fires early (the TTL was
+    /// extended) it re-arms for `deadline` instead of adding a second timer.
+    timer_at: AtomicU64,
+}
+
+impl Entry {
+    /// A new entry with no timer armed yet.
+    pub fn new(value: Bytes, version: u64, deadline: Tick) -> Entry {
+        Entry {
+            value,
+            version,
+            deadline,
+            timer_at: AtomicU64::new(NEVER),
+        }
+    }
+
+    /// Whether the entry has expired at `now`.
+    #[inline]
+    pub fn is_expired(&self, now: Tick) -> bool {
+        self.deadline <= now
+    }
+
+    /// Whether the entry has a TTL.
+    #[inline]
+    pub fn has_ttl(&self) -> bool {
+        self.deadline != NEVER
+    }
+
+    /// The deadline of the timer responsible for this key (see the field's doc).
+    pub fn timer_at(&self) -> Tick {
+        self.timer_at.load(Ordering::Acquire)
+    }
+
+    /// Records which timer is responsible for this key. Only inside the shard's writer section.
+    pub(crate) fn set_timer_at(&self, tick: Tick) {
+        self.timer_at.store(tick, Ordering::Release);
+    }
+
+    /// The metadata of this entry, detached from the map.
+    pub fn meta(&self) -> EntryMeta {
+        EntryMeta {
+            version: self.version,
+            deadline: self.deadline,
+            timer_at: self.timer_at(),
+        }
+    }
+}
+
+impl Clone for Entry {
+    fn clone(&self) -> Self {
+        Entry {
+            value: self.value.clone(),
+            version: self.version,
+            deadline: self.deadline,
+            timer_at: AtomicU64::new(self.timer_at()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Values never appear in logs or debug output.
+        f.debug_struct("Entry")
+            .field("len", &self.value.len())
+            .field("version", &self.version)
+            .field("deadline", &self.deadline)
+            .finish()
+    }
+}
+
+/// An entry's metadata, copied out of the map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryMeta {
+    /// See [`Entry::version`].
+    pub version: u64,
+    /// See [`Entry::deadline`].
+    pub deadline: Tick,
+    /// See [`Entry::timer_at`].
+    pub timer_at: Tick,
+}

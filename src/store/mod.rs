@@ -1,0 +1,581 @@
+//! The sharded store: routing a key to its shard, limits, versions and the writer section.
+//!
+//! A key is hashed with a keyed `foldhash` (seeded at start-up, so clients cannot aim
+//! collisions at one shard) and the hash picks one of N shards (N a power of two). Every shard
+//! is a [`Shard`]: [`LockFreeShard`] (papaya) by default, or [`RwLockShard`], the baseline, so
+//! benches and the server can swap them.
+//!
+//! ## Reads
+//! A read looks the key up in its shard and checks the entry's deadline against the coarse
+//! clock: an expired entry is answered as absent and counted, never returned, and never
+//! removed (reads do not write; only the expiry thread removes).
+//!
+//! ## Writes and the writer section
+//! Each shard has a sequence number; every accepted write (set, delete, expiry) takes the next
+//! one, and it becomes the entry's version. Writers to one shard pass through a short writer
+//! section (a mutex per shard) that covers: checking a condition, taking the sequence number,
+//! writing the map, arming the expiry timer and handing the write to consumers (replicas). This
+//! is the answer to the ordering trap of a lock-free map: with `fetch_add` then insert, two
+//! writers of one key could land in the map in the opposite order to their sequence numbers.
+//! Under the section, map order = sequence order = the order consumers see. Reads never enter it,
+//! so they stay lock-free with `LockFreeShard`.
+//!
+//! ## Expiry timers
+//! A write with a TTL arms at most one timer per key: when the key already has a pending timer
+//! that fires no later than the new deadline, the new entry inherits it (`Entry::timer_at`) and
+//! the expiry thread re-arms it when it fires. The request goes on a bounded lock-free queue to
+//! the expiry thread; when the queue is full the writer does not wait: it flags its shard for a
+//! sweep, which the expiry thread runs.
+//!
+//! Must never: return an expired value, let a stale timer remove a newer write, or change
+//! anything when a request is rejected (all validation happens before the writer section).
+
+mod entry;
+mod lockfree;
+mod rwlock;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use crossbeam_utils::CachePadded;
+use foldhash::fast::RandomState;
+use std::hash::BuildHasher;
+
+pub use entry::{Entry, EntryMeta};
+#[cfg(not(shardkv_loom))]
+pub use lockfree::LockFreeShard;
+pub use rwlock::RwLockShard;
+
+use crate::clock::{Clock, Tick, NEVER};
+use crate::counter::StripedCounter;
+use crate::sync::{lock, AtomicBool, AtomicU64, BoundedQueue, Mutex, Ordering};
+
+/// One shard's map. Both implementations sit behind this trait so the store, the benches and
+/// the server can swap them.
+///
+/// Mutating methods (`upsert`, `remove`) are only called inside the store's writer section for
+/// that shard, so an implementation never sees two concurrent writers; it must allow readers
+/// concurrently with the writer.
+pub trait Shard: Send + Sync + 'static {
+    /// The name used on the command line and in the dashboard.
+    const KIND: &'static str;
+    /// An empty shard sized for about `capacity` keys.
+    fn with_capacity(capacity: usize, hasher: RandomState) -> Self;
+    /// Runs `f` on the entry of `key`, if any.
+    fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R;
+    /// Stores the entry `make` builds from the current one (it may be called more than once
+    /// and must be pure); returns the replaced entry's metadata.
+    fn upsert(&self, key: &[u8], make: impl FnMut(Option<&Entry>) -> Entry) -> Option<EntryMeta>;
+    /// Removes `key`; returns the removed entry's metadata.
+    fn remove(&self, key: &[u8]) -> Option<EntryMeta>;
+    /// Entries stored, expired-but-not-yet-removed ones included.
+    fn len(&self) -> usize;
+    /// Whether the shard holds no entry.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Visits every entry (a weak snapshot for `LockFreeShard`: concurrent writes may or may
+    /// not be seen). `f` must not write to this shard.
+    fn for_each(&self, f: impl FnMut(&[u8], &Entry));
+}
+
+/// Why the store refused a request. Nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The key is empty.
+    #[error("key must not be empty")]
+    EmptyKey,
+    /// The key is longer than the configured maximum.
+    #[error("key is {len} bytes; the maximum is {max} bytes (--max-key-bytes)")]
+    KeyTooLong {
+        /// The key's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The value is larger than the configured maximum.
+    #[error("value is {len} bytes; the maximum is {max} bytes (--max-value-bytes)")]
+    ValueTooLarge {
+        /// The value's length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A TTL of zero was given.
+    #[error("ttl must be positive")]
+    TtlNotPositive,
+    /// A conditional write found a different state than it required.
+    #[error("precondition failed: the key's current version is {}", current.map_or("none (absent)".to_string(), |v| v.to_string()))]
+    PreconditionFailed {
+        /// The key's live version, or `None` when absent.
+        current: Option<u64>,
+    },
+}
+
+/// What a conditional write requires of the key's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Condition {
+    /// Write whatever is there.
+    #[default]
+    Always,
+    /// Write only if the key is live with exactly this version (`If-Match`).
+    IfVersion(u64),
+    /// Write only if the key is absent or expired (`If-None-Match: *`).
+    IfAbsent,
+}
+
+/// A live value found by [`ShardedStore::get`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The value: a cheap reference-counted handle to the stored bytes.
+    pub value: Bytes,
+    /// The entry's version.
+    pub version: u64,
+    /// The entry's deadline tick, or [`NEVER`].
+    pub deadline: Tick,
+}
+
+/// The outcome of a read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// The key is live.
+    Hit(Found),
+    /// The key is absent.
+    Miss,
+    /// The key is present but its deadline has passed; it is answered as absent.
+    Expired,
+}
+
+impl Lookup {
+    /// The value if live.
+    pub fn found(self) -> Option<Found> {
+        match self {
+            Lookup::Hit(found) => Some(found),
+            _ => None,
+        }
+    }
+}
+
+/// A request from a writer to the expiry thread: arm a timer for `key` at `at`.
+#[derive(Debug)]
+pub struct TimerRequest {
+    /// The key's shard.
+    pub shard: u32,
+    /// The key.
+    pub key: Box<[u8]>,
+    /// The tick at which the timer fires.
+    pub at: Tick,
+}
+
+/// What the expiry thread's handling of one fired timer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerOutcome {
+    /// The key is gone or no longer has a TTL: nothing to do.
+    Gone,
+    /// Another timer is responsible for the key now (its TTL was shortened): dropped.
+    Stale,
+    /// The key had expired and was removed (a replicated write).
+    Expired,
+    /// The key's TTL was extended: re-arm the timer at this tick.
+    Rearm(Tick),
+}
+
+/// The store's limits and sizing.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Number of shards; rounded up to a power of two, at least 1.
+    pub shards: usize,
+    /// Longest key accepted, in bytes.
+    pub max_key_bytes: usize,
+    /// Largest value accepted, in bytes.
+    pub max_value_bytes: usize,
+    /// Keys to pre-size all shards for (papaya resizes poorly with few threads to help).
+    pub initial_capacity: usize,
+    /// Capacity of the writer → expiry-thread timer queue.
+    pub timer_queue_capacity: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            shards: default_shard_count(),
+            max_key_bytes: 4 * 1024,
+            max_value_bytes: 1024 * 1024,
+            initial_capacity: 0,
+            timer_queue_capacity: 1 << 16,
+        }
+    }
+}
+
+/// `(4 × available cores).next_power_of_two()`, DashMap's choice.
+pub fn default_shard_count() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (4 * cores).next_power_of_two()
+}
+
+/// One shard with its writer section and counters, padded apart from its neighbours.
+struct Slot<S> {
+    map: S,
+    /// The writer section; holds the shard's last sequence number.
+    writer: CachePadded<Mutex<u64>>,
+    /// Live keys with a TTL (kept on insert/remove).
+    keys_with_ttl: AtomicU64,
+    /// Set by a writer whose timer request did not fit in the queue.
+    needs_sweep: AtomicBool,
+}
+
+/// Counters the store keeps for the dashboard.
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// Reads that found an expired entry (answered as absent).
+    pub expired_on_read: StripedCounter,
+    /// Entries removed by the expiry thread.
+    pub expired_by_wheel: StripedCounter,
+    /// Timer requests that did not fit the queue (their shard was swept instead).
+    pub timer_queue_overflows: StripedCounter,
+}
+
+/// N shards of `S` behind one routing hash.
+pub struct ShardedStore<S: Shard> {
+    slots: Box<[Slot<S>]>,
+    mask: u64,
+    router: RandomState,
+    clock: Clock,
+    config: StoreConfig,
+    timers: BoundedQueue<TimerRequest>,
+    stats: StoreStats,
+    #[cfg(shardkv_loom)]
+    broken_expiry_check: AtomicBool,
+}
+
+impl<S: Shard> ShardedStore<S> {
+    /// A store with `config`, reading time from `clock`.
+    pub fn new(config: StoreConfig, clock: Clock) -> Self {
+        let shards = config.shards.max(1).next_power_of_two();
+        let per_shard = config.initial_capacity.div_ceil(shards);
+        let slots = (0..shards)
+            .map(|_| Slot {
+                map: S::with_capacity(per_shard, RandomState::default()),
+                writer: CachePadded::new(Mutex::new(0)),
+                keys_with_ttl: AtomicU64::new(0),
+                needs_sweep: AtomicBool::new(false),
+            })
+            .collect();
+        ShardedStore {
+            slots,
+            mask: shards as u64 - 1,
+            router: RandomState::default(),
+            clock,
+            timers: BoundedQueue::new(config.timer_queue_capacity),
+            config: StoreConfig { shards, ..config },
+            stats: StoreStats::default(),
+            #[cfg(shardkv_loom)]
+            broken_expiry_check: AtomicBool::new(false),
+        }
+    }
+
+    /// The shard `key` lives in.
+    #[inline]
+    pub fn shard_of(&self, key: &[u8]) -> usize {
+        (self.router.hash_one(key) & self.mask) as usize
+    }
+
+    /// The store's clock.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The configuration in force (shard count rounded to a power of two).
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The shard implementation's name.
+    pub fn kind(&self) -> &'static str {
+        S::KIND
+    }
+
+    /// Checks a key against the limits.
+    pub fn validate_key(&self, key: &[u8]) -> Result<(), StoreError> {
+        if key.is_empty() {
+            return Err(StoreError::EmptyKey);
+        }
+        if key.len() > self.config.max_key_bytes {
+            return Err(StoreError::KeyTooLong {
+                len: key.len(),
+                max: self.config.max_key_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a value's length against the limit.
+    pub fn validate_value_len(&self, len: usize) -> Result<(), StoreError> {
+        if len > self.config.max_value_bytes {
+            return Err(StoreError::ValueTooLarge {
+                len,
+                max: self.config.max_value_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads `key`. Never returns an entry whose deadline has been reached.
+    #[inline]
+    pub fn get(&self, key: &[u8]) -> Lookup {
+        let slot = &self.slots[self.shard_of(key)];
+        let now = self.clock.now();
+        let lookup = slot.map.read(key, |entry| match entry {
+            None => Lookup::Miss,
+            Some(e) if e.is_expired(now) => Lookup::Expired,
+            Some(e) => Lookup::Hit(Found {
+                value: e.value.clone(),
+                version: e.version,
+                deadline: e.deadline,
+            }),
+        });
+        if lookup == Lookup::Expired {
+            self.stats.expired_on_read.incr();
+        }
+        lookup
+    }
+
+    /// Stores `value` under `key`, with an optional TTL, if `condition` holds. A write without
+    /// a TTL removes any earlier TTL (as Redis `SET` does). Returns the new version.
+    pub fn set(
+        &self,
+        key: &[u8],
+        value: Bytes,
+        ttl: Option<Duration>,
+        condition: Condition,
+    ) -> Result<u64, StoreError> {
+        self.validate_key(key)?;
+        self.validate_value_len(value.len())?;
+        let deadline = match ttl {
+            None => NEVER,
+            Some(ttl) if ttl.is_zero() => return Err(StoreError::TtlNotPositive),
+            Some(ttl) => self.clock.deadline_after(ttl),
+        };
+        let shard = self.shard_of(key);
+        let slot = &self.slots[shard];
+        let now = self.clock.now();
+
+        let mut seq = lock(&slot.writer);
+        let current = slot.map.read(key, |e| e.map(Entry::meta));
+        let live_version = current.filter(|m| m.deadline > now).map(|m| m.version);
+        match condition {
+            Condition::Always => {}
+            Condition::IfVersion(v) if live_version == Some(v) => {}
+            Condition::IfAbsent if live_version.is_none() => {}
+            _ => {
+                return Err(StoreError::PreconditionFailed {
+                    current: live_version,
+                })
+            }
+        }
+        *seq += 1;
+        let version = *seq;
+        // One pending timer per key: inherit the current one if it fires no later than ours.
+        let inherited = current.map_or(NEVER, |m| m.timer_at);
+        let timer_at = if deadline == NEVER {
+            NEVER
+        } else {
+            inherited.min(deadline)
+        };
+        let old = slot.map.upsert(key, |_| {
+            let entry = Entry::new(value.clone(), version, deadline);
+            entry.set_timer_at(timer_at);
+            entry
+        });
+        let had_ttl = old.is_some_and(|m| m.deadline != NEVER);
+        match (had_ttl, deadline != NEVER) {
+            (false, true) => {
+                slot.keys_with_ttl.fetch_add(1, Ordering::Relaxed);
+            }
+            (true, false) => {
+                slot.keys_with_ttl.fetch_sub(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+        if deadline != NEVER && timer_at != inherited {
+            self.request_timer(shard, key, timer_at);
+        }
+        drop(seq);
+        Ok(version)
+    }
+
+    /// Removes `key`. Returns whether a live entry was removed (an expired one is removed
+    /// too, but reported as absent, as Redis `DEL` does).
+    pub fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {
+        self.validate_key(key)?;
+        let slot = &self.slots[self.shard_of(key)];
+        let now = self.clock.now();
+        let mut seq = lock(&slot.writer);
+        let Some(old) = slot.map.remove(key) else {
+            return Ok(false);
+        };
+        *seq += 1;
+        if old.deadline != NEVER {
+            slot.keys_with_ttl.fetch_sub(1, Ordering::Relaxed);
+        }
+        Ok(old.deadline > now)
+    }
+
+    fn request_timer(&self, shard: usize, key: &[u8], at: Tick) {
+        let request = TimerRequest {
+            shard: shard as u32,
+            key: key.into(),
+            at,
+        };
+        if self.timers.push(request).is_err() {
+            self.slots[shard].needs_sweep.store(true, Ordering::Release);
+            self.stats.timer_queue_overflows.incr();
+        }
+    }
+
+    /// Takes the next timer request (the expiry thread drains these into its wheel).
+    pub fn pop_timer_request(&self) -> Option<TimerRequest> {
+        self.timers.pop()
+    }
+
+    /// Timer requests waiting for the expiry thread.
+    pub fn pending_timer_requests(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Handles a fired timer for `key` in `shard` that was armed for tick `fired_at`, at `now`.
+    ///
+    /// Runs inside the shard's writer section and decides on the entry found there, so a
+    /// write that landed after the timer was armed wins: an expiry scheduled for version v
+    /// never removes version v+1.
+    pub fn on_timer(&self, shard: usize, key: &[u8], fired_at: Tick, now: Tick) -> TimerOutcome {
+        let slot = &self.slots[shard];
+        // Cheap lock-free look first: most fired timers are either due or stale.
+        let Some(seen) = slot.map.read(key, |e| e.map(Entry::meta)) else {
+            return TimerOutcome::Gone;
+        };
+        let mut seq = lock(&slot.writer);
+        let current = slot.map.read(key, |e| e.map(Entry::meta));
+        // The decision is taken on the entry as it is inside the writer section, not on what
+        // was seen before entering it (a write may have landed in between).
+        let basis = if self.expiry_check_disabled() {
+            Some(seen)
+        } else {
+            current
+        };
+        let Some(entry) = basis else {
+            return TimerOutcome::Gone;
+        };
+        if entry.deadline == NEVER {
+            return TimerOutcome::Gone;
+        }
+        if entry.timer_at != fired_at {
+            return TimerOutcome::Stale;
+        }
+        if entry.deadline > now {
+            slot.map.read(key, |e| {
+                if let Some(e) = e {
+                    e.set_timer_at(entry.deadline)
+                }
+            });
+            return TimerOutcome::Rearm(entry.deadline);
+        }
+        if slot.map.remove(key).is_some() {
+            *seq += 1;
+            slot.keys_with_ttl.fetch_sub(1, Ordering::Relaxed);
+            self.stats.expired_by_wheel.incr();
+        }
+        TimerOutcome::Expired
+    }
+
+    /// If `shard` was flagged because its timer requests overflowed the queue, clears the flag
+    /// and re-arms every key with a TTL there: calls `arm(key, tick)` for each and makes that
+    /// the key's responsible timer. Returns whether the shard was swept.
+    pub fn sweep_if_flagged(&self, shard: usize, mut arm: impl FnMut(Box<[u8]>, Tick)) -> bool {
+        let slot = &self.slots[shard];
+        if !slot.needs_sweep.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        let mut keys = Vec::new();
+        slot.map.for_each(|key, entry| {
+            if entry.has_ttl() {
+                keys.push(Box::<[u8]>::from(key));
+            }
+        });
+        for key in keys {
+            let _seq = lock(&slot.writer);
+            let deadline = slot.map.read(&key, |e| {
+                e.filter(|e| e.has_ttl()).map(|e| {
+                    e.set_timer_at(e.deadline);
+                    e.deadline
+                })
+            });
+            if let Some(deadline) = deadline {
+                arm(key, deadline);
+            }
+        }
+        true
+    }
+
+    /// Number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Entries in each shard (expired ones not yet removed by the wheel included).
+    pub fn shard_lens(&self) -> Vec<usize> {
+        self.slots.iter().map(|s| s.map.len()).collect()
+    }
+
+    /// Entries in all shards.
+    pub fn len(&self) -> usize {
+        self.slots.iter().map(|s| s.map.len()).sum()
+    }
+
+    /// Whether the store holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entries with a TTL in all shards.
+    pub fn keys_with_ttl(&self) -> u64 {
+        self.slots
+            .iter()
+            .map(|s| s.keys_with_ttl.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// The last sequence number taken in `shard`.
+    pub fn shard_seq(&self, shard: usize) -> u64 {
+        *lock(&self.slots[shard].writer)
+    }
+
+    /// The store's counters.
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    /// Visits every entry of `shard` (a weak snapshot; see [`Shard::for_each`]).
+    pub fn for_each_in_shard(&self, shard: usize, f: impl FnMut(&[u8], &Entry)) {
+        self.slots[shard].map.for_each(f)
+    }
+
+    #[cfg(shardkv_loom)]
+    fn expiry_check_disabled(&self) -> bool {
+        self.broken_expiry_check.load(Ordering::Relaxed)
+    }
+
+    #[cfg(not(shardkv_loom))]
+    #[inline(always)]
+    fn expiry_check_disabled(&self) -> bool {
+        false
+    }
+
+    /// Test-only switch for the loom models: makes `on_timer` decide on the entry it saw
+    /// before entering the writer section, i.e. drops the check that protects a newer write.
+    /// A model run with it on must fail, which shows the model can catch the bug.
+    #[cfg(shardkv_loom)]
+    pub fn break_expiry_check_for_model(&self) {
+        self.broken_expiry_check.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,119 @@
+//! The synchronisation primitives of our own protocols, chosen in one place.
+//!
+//! Under `--cfg shardkv_loom` these are loom's model-checked types, so the loom models in
+//! `loom-tests/` exercise the real store, expiry and replication code rather than a copy of it.
+//! Otherwise they are `std`'s. Nothing outside this module names `loom` or picks a primitive for
+//! a protocol by itself.
+//!
+//! loom cannot see inside dependencies (papaya, crossbeam-queue, quanta), so each of those gets a
+//! loom-visible stand-in here with the same API: [`BoundedQueue`] stands in for
+//! `crossbeam_queue::ArrayQueue`. The map stand-in is the store's own `RwLockShard`, built on
+//! this module's `RwLock`.
+//!
+//! Must never: be bypassed by a protocol (an atomic taken straight from `std` in the store is an
+//! atomic loom cannot see).
+
+#[cfg(shardkv_loom)]
+pub use loom::sync::{
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
+#[cfg(shardkv_loom)]
+pub use loom::thread;
+
+#[cfg(not(shardkv_loom))]
+pub use std::sync::{
+    atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
+#[cfg(not(shardkv_loom))]
+pub use std::thread;
+
+/// Locks a mutex, recovering the data if a previous holder panicked.
+///
+/// Every critical section in this crate leaves its data consistent at each step, so poisoning
+/// carries no information we could act on; refusing all later writes would lose availability.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A bounded multi-producer multi-consumer queue that never blocks.
+///
+/// `crossbeam_queue::ArrayQueue` normally; a `Mutex<VecDeque>` of the same capacity under loom,
+/// which cannot see crossbeam's atomics. Both give the same contract: `push` fails and hands the
+/// item back when full, `pop` returns `None` when empty.
+#[cfg(not(shardkv_loom))]
+pub struct BoundedQueue<T>(crossbeam_queue::ArrayQueue<T>);
+
+#[cfg(not(shardkv_loom))]
+impl<T> BoundedQueue<T> {
+    /// A queue holding at most `capacity` items (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        Self(crossbeam_queue::ArrayQueue::new(capacity.max(1)))
+    }
+    /// Appends `item`, or gives it back when the queue is full.
+    pub fn push(&self, item: T) -> Result<(), T> {
+        self.0.push(item)
+    }
+    /// Takes the oldest item.
+    pub fn pop(&self) -> Option<T> {
+        self.0.pop()
+    }
+    /// Items waiting now.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    /// Whether no item is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// The most items it holds.
+    pub fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+}
+
+/// Loom stand-in for `crossbeam_queue::ArrayQueue` (see the non-loom twin).
+#[cfg(shardkv_loom)]
+pub struct BoundedQueue<T> {
+    items: Mutex<std::collections::VecDeque<T>>,
+    capacity: usize,
+}
+
+#[cfg(shardkv_loom)]
+impl<T> BoundedQueue<T> {
+    /// A queue holding at most `capacity` items (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            items: Mutex::new(std::collections::VecDeque::new()),
+            capacity: capacity.max(1),
+        }
+    }
+    /// Appends `item`, or gives it back when the queue is full.
+    pub fn push(&self, item: T) -> Result<(), T> {
+        let mut items = lock(&self.items);
+        if items.len() >= self.capacity {
+            return Err(item);
+        }
+        items.push_back(item);
+        Ok(())
+    }
+    /// Takes the oldest item.
+    pub fn pop(&self) -> Option<T> {
+        lock(&self.items).pop_front()
+    }
+    /// Items waiting now.
+    pub fn len(&self) -> usize {
+        lock(&self.items).len()
+    }
+    /// Whether no item is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The most items it holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}

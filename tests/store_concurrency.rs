@@ -1,0 +1,169 @@
+//! Many threads on overlapping keys, then the final state is checked; and the limits.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use shardkv::clock::Clock;
+use shardkv::store::{
+    Condition, LockFreeShard, Lookup, RwLockShard, Shard, ShardedStore, StoreConfig, StoreError,
+};
+
+const THREADS: usize = 8;
+const OPS: usize = 20_000;
+const SHARED_KEYS: usize = 32;
+
+fn hammer<S: Shard>() {
+    let (clock, _hand) = Clock::manual(0);
+    let store = Arc::new(ShardedStore::<S>::new(StoreConfig::default(), clock));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut rng = t as u64 * 0x9E37_79B9_7F4A_7C15 + 1;
+                let mut next = move || {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng
+                };
+                for i in 0..OPS {
+                    // Owned keys: thread t writes owned-t-i, deletes every third one.
+                    let own = format!("owned-{t}-{i}");
+                    store
+                        .set(
+                            own.as_bytes(),
+                            Bytes::from(own.clone()),
+                            None,
+                            Condition::Always,
+                        )
+                        .unwrap();
+                    if i % 3 == 0 {
+                        assert!(store.delete(own.as_bytes()).unwrap());
+                    }
+                    // Shared keys: every thread writes values tagged with its id.
+                    let shared = format!("shared-{}", next() as usize % SHARED_KEYS);
+                    match next() % 3 {
+                        0 => {
+                            let value = format!("t{t}-{i}");
+                            store
+                                .set(
+                                    shared.as_bytes(),
+                                    Bytes::from(value),
+                                    None,
+                                    Condition::Always,
+                                )
+                                .unwrap();
+                        }
+                        1 => {
+                            store.delete(shared.as_bytes()).unwrap();
+                        }
+                        _ => {
+                            if let Lookup::Hit(found) = store.get(shared.as_bytes()) {
+                                let v = std::str::from_utf8(&found.value).unwrap();
+                                assert!(v.starts_with('t') && v.contains('-'), "torn value {v}");
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    handles.into_iter().for_each(|h| h.join().unwrap());
+
+    for t in 0..THREADS {
+        for i in 0..OPS {
+            let own = format!("owned-{t}-{i}");
+            let got = store.get(own.as_bytes()).found();
+            if i % 3 == 0 {
+                assert!(got.is_none(), "{own} was deleted");
+            } else {
+                assert_eq!(got.unwrap().value, Bytes::from(own));
+            }
+        }
+    }
+    let mut shared_live = 0;
+    for k in 0..SHARED_KEYS {
+        if let Some(found) = store.get(format!("shared-{k}").as_bytes()).found() {
+            shared_live += 1;
+            let v = std::str::from_utf8(&found.value).unwrap();
+            let (t, i) = v[1..].split_once('-').unwrap();
+            assert!(t.parse::<usize>().unwrap() < THREADS && i.parse::<usize>().unwrap() < OPS);
+        }
+    }
+    let owned_live = THREADS * (OPS - OPS.div_ceil(3));
+    assert_eq!(store.len(), owned_live + shared_live);
+    // Versions are unique per shard and the shard sequences account for every write.
+    let total_seq: u64 = (0..store.shard_count()).map(|s| store.shard_seq(s)).sum();
+    assert!(total_seq >= (THREADS * OPS) as u64);
+}
+
+#[test]
+fn lockfree_concurrent_mixed_ops_end_in_a_consistent_state() {
+    hammer::<LockFreeShard>();
+}
+
+#[test]
+fn rwlock_concurrent_mixed_ops_end_in_a_consistent_state() {
+    hammer::<RwLockShard>();
+}
+
+fn limits<S: Shard>() {
+    let (clock, _hand) = Clock::manual(0);
+    let config = StoreConfig {
+        max_key_bytes: 8,
+        max_value_bytes: 16,
+        ..StoreConfig::default()
+    };
+    let store = ShardedStore::<S>::new(config, clock);
+    store
+        .set(b"k", Bytes::from_static(b"v"), None, Condition::Always)
+        .unwrap();
+    let cases: [(&[u8], usize, StoreError); 3] = [
+        (b"", 1, StoreError::EmptyKey),
+        (b"123456789", 1, StoreError::KeyTooLong { len: 9, max: 8 }),
+        (b"k", 17, StoreError::ValueTooLarge { len: 17, max: 16 }),
+    ];
+    for (key, len, expected) in cases {
+        let err = store
+            .set(key, Bytes::from(vec![b'x'; len]), None, Condition::Always)
+            .unwrap_err();
+        assert_eq!(err, expected);
+        assert!(!err.to_string().is_empty());
+    }
+    assert_eq!(
+        store
+            .set(
+                b"k",
+                Bytes::from_static(b"z"),
+                Some(Duration::ZERO),
+                Condition::Always
+            )
+            .unwrap_err(),
+        StoreError::TtlNotPositive
+    );
+    assert_eq!(store.delete(b"").unwrap_err(), StoreError::EmptyKey);
+    // Nothing changed: the one key is still there with its value and first version.
+    assert_eq!(store.len(), 1);
+    let found = store.get(b"k").found().unwrap();
+    assert_eq!((found.value.as_ref(), found.version), (&b"v"[..], 1));
+    // Exactly at the limits is accepted.
+    store
+        .set(
+            b"12345678",
+            Bytes::from(vec![0u8; 16]),
+            None,
+            Condition::Always,
+        )
+        .unwrap();
+}
+
+#[test]
+fn lockfree_limits_reject_and_change_nothing() {
+    limits::<LockFreeShard>();
+}
+
+#[test]
+fn rwlock_limits_reject_and_change_nothing() {
+    limits::<RwLockShard>();
+}
