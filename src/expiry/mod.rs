@@ -24,13 +24,16 @@ use std::time::Duration;
 
 use crate::clock::Tick;
 use crate::store::{Shard, ShardedStore, TimerOutcome};
-use crate::sync::{Arc, AtomicBool, AtomicU64, Ordering};
+use crate::sync::{Arc, AtomicU64, Ordering};
+#[cfg(not(shardkv_loom))]
+use crate::sync::AtomicBool;
 use wheel::TimingWheel;
 
 /// At most this many fired timers are handled per step, so a mass expiry cannot starve
 /// the queue drain (the rest are handled in the next step, without sleeping).
 const MAX_FIRED_PER_STEP: usize = 65_536;
 
+#[cfg(not(shardkv_loom))]
 /// The longest the thread sleeps between steps, so new short timers are noticed promptly.
 const MAX_SLEEP: Duration = Duration::from_millis(10);
 
@@ -154,6 +157,7 @@ impl<S: Shard> Expirer<S> {
     }
 
     /// How long the thread may sleep before the next step.
+    #[cfg(not(shardkv_loom))]
     fn sleep_hint(&self, now: Tick) -> Duration {
         match self.wheel.next_expiration() {
             Some(at) if at <= now => Duration::ZERO,

@@ -73,12 +73,20 @@
 //! particular order; across ticks they fire in order of deadline, except that a timer
 //! inserted already overdue fires in the current tick.
 //!
+//! # Bounded steps
+//!
+//! [`TimingWheel::advance_bounded`] fires at most `limit` timers and moves at most
+//! `8 * limit` between levels per call, so one call's work stays O(`limit`) even when a
+//! slot holding a million timers comes due. A slot being cascaded is moved out whole into
+//! a side buffer and re-inserted from there across calls; time does not move on until it
+//! is empty, so nothing fires out of order.
+//!
 //! # Memory
 //!
 //! A pending timer costs `size_of::<(u64, T)>()` in its slot's `Vec`, plus that `Vec`'s
-//! growth slack (at most 2x). The empty wheel is about 11 KiB (448 empty `Vec`s). A slot
-//! keeps its allocation for reuse when emptied unless it exceeds
-//! 1024 entries, so memory comes back after a burst.
+//! growth slack (at most 2x). The empty wheel is about 11 KiB (448 empty `Vec`s). An
+//! emptied `Vec` keeps its allocation for reuse unless it has room for more than 1024
+//! timers, so memory comes back after a burst.
 
 use std::fmt;
 
@@ -94,6 +102,9 @@ const LEVELS: usize = 7;
 const TOP: usize = LEVELS - 1;
 /// An emptied slot whose `Vec` holds more than this many entries gives its memory back.
 const RETAIN_CAPACITY: usize = 1024;
+/// `advance_bounded` moves at most this many timers between levels per timer it may fire.
+/// A timer moves at most 6 times in its life, so this pace keeps up with firing.
+const MOVES_PER_FIRE: usize = 8;
 
 /// The timers of one slot, each with its deadline.
 type Slot<T> = Vec<(u64, T)>;
@@ -140,9 +151,15 @@ pub struct TimingWheel<T> {
     len: usize,
     /// `LEVELS` levels, boxed so the wheel itself stays small to move.
     levels: Box<[Level<T>]>,
-    /// Slots processed (fired or cascaded) so far: lets tests bound the work of an advance.
+    /// Timers of a due slot that a bounded advance has not finished re-inserting. They
+    /// are all due for re-insertion at `elapsed`, which does not move until this is empty.
+    cascading: Slot<T>,
+    /// Slots taken (to fire or to cascade) so far: lets tests bound an advance's work.
     #[cfg(test)]
     steps: u64,
+    /// Timers re-inserted by cascading so far.
+    #[cfg(test)]
+    moves: u64,
 }
 
 impl<T> TimingWheel<T> {
@@ -152,8 +169,11 @@ impl<T> TimingWheel<T> {
             elapsed: now,
             len: 0,
             levels: (0..LEVELS).map(|_| Level::new()).collect(),
+            cascading: Vec::new(),
             #[cfg(test)]
             steps: 0,
+            #[cfg(test)]
+            moves: 0,
         }
     }
 
@@ -180,13 +200,16 @@ impl<T> TimingWheel<T> {
     }
 
     /// Like advance but stops after firing at most `limit` timers (returns how many fired);
-    /// remaining due timers fire on the next call. Time only advances as far as processed,
+    /// remaining due timers fire on later calls. Time only advances as far as processed,
     /// so nothing is lost. (Used so the expiry thread can bound the work per step.)
     ///
-    /// When fewer than `limit` fired, every due timer has fired and `elapsed()` is `now`
-    /// (or stays put if it was already later); otherwise `elapsed()` is the tick of the
-    /// last timer fired. Work done beyond firing is bounded by the cascades of the timers
-    /// that come due, so a call costs O(`limit`) amortised.
+    /// A call also moves at most `8 * limit` timers between levels, so its work is
+    /// O(`limit`) even when a huge slot comes due; it may therefore stop having fired
+    /// fewer than `limit`. The call has caught up (every timer due by `now` fired, and
+    /// `elapsed()` is `now`) exactly when `next_expiration()` is then `None` or later than
+    /// `now`; otherwise call again. Across calls, timers still fire in deadline order
+    /// (timers inserted already overdue fire at the current tick). `limit == 0` does
+    /// nothing while a timer is due.
     pub fn advance_bounded(
         &mut self,
         now: u64,
@@ -219,6 +242,9 @@ impl<T> TimingWheel<T> {
     /// at a higher level it is the start of their slot; advancing to it cascades them down,
     /// after which this returns a later, finer bound.
     pub fn next_expiration(&self) -> Option<u64> {
+        if !self.cascading.is_empty() {
+            return Some(self.elapsed);
+        }
         self.next_due().map(|(_, _, due)| due)
     }
 
@@ -261,7 +287,16 @@ impl<T> TimingWheel<T> {
     fn advance_inner<F: FnMut(u64, T)>(&mut self, now: u64, limit: usize, fire: &mut F) -> usize {
         let now = now.max(self.elapsed);
         let mut fired = 0;
+        let mut moves = limit.saturating_mul(MOVES_PER_FIRE);
         loop {
+            // A cascade left unfinished is due at `elapsed`: finish it before time moves.
+            if !self.cascading.is_empty() {
+                if moves == 0 {
+                    return fired;
+                }
+                moves -= self.cascade_some(moves);
+                continue;
+            }
             let (level, slot, due) = match self.next_due() {
                 Some(next) if next.2 <= now => next,
                 _ => {
@@ -269,7 +304,7 @@ impl<T> TimingWheel<T> {
                     return fired;
                 }
             };
-            if fired == limit {
+            if fired == limit || (level > 0 && moves == 0) {
                 return fired;
             }
             #[cfg(test)]
@@ -281,7 +316,12 @@ impl<T> TimingWheel<T> {
             if level == 0 {
                 fired += self.fire_slot(slot, limit - fired, fire);
             } else {
-                self.cascade(level, slot);
+                // Take the whole slot out first, so that nothing re-inserted (a timer
+                // beyond the horizon may go straight back into it) is seen twice. The
+                // slot gets the side buffer's empty allocation in exchange.
+                let home = &mut self.levels[level];
+                home.occupied &= !(1 << slot);
+                std::mem::swap(&mut self.cascading, &mut home.slots[slot]);
             }
         }
     }
@@ -309,20 +349,26 @@ impl<T> TimingWheel<T> {
         fired
     }
 
-    /// Empties `slot` of `level > 0`, which is due now, and re-inserts its timers lower.
-    fn cascade(&mut self, level: usize, slot: usize) {
-        let home = &mut self.levels[level];
-        home.occupied &= !(1 << slot);
-        let mut entries = std::mem::take(&mut home.slots[slot]);
-        for (deadline, item) in entries.drain(..) {
+    /// Re-inserts up to `budget` timers of the slot being cascaded relative to the current
+    /// time, which puts them at lower levels (or, beyond the horizon, back at the top).
+    /// Returns how many moved.
+    fn cascade_some(&mut self, budget: usize) -> usize {
+        let n = budget.min(self.cascading.len());
+        for _ in 0..n {
+            let Some((deadline, item)) = self.cascading.pop() else {
+                break;
+            };
+            debug_assert!(deadline >= self.elapsed);
             self.place(deadline, item);
         }
-        // Keep the allocation for the slot's next use, unless a timer beyond the horizon
-        // went straight back into it, or it is big.
-        let home = &mut self.levels[level].slots[slot];
-        if home.capacity() == 0 && entries.capacity() <= RETAIN_CAPACITY {
-            *home = entries;
+        if self.cascading.is_empty() && self.cascading.capacity() > RETAIN_CAPACITY {
+            self.cascading = Vec::new();
         }
+        #[cfg(test)]
+        {
+            self.moves += n as u64;
+        }
+        n
     }
 }
 
@@ -368,16 +414,20 @@ impl<T> TimingWheel<T> {
                 }
             }
         }
-        assert_eq!(count, self.len, "len");
+        for &(deadline, _) in &self.cascading {
+            assert!(deadline >= self.elapsed, "cascading timer already overdue");
+        }
+        assert_eq!(count + self.cascading.len(), self.len, "len");
     }
 
-    /// Total capacity of all slots, in entries.
+    /// Total capacity of all slots and the side buffer, in entries.
     fn capacity(&self) -> usize {
         self.levels
             .iter()
             .flat_map(|l| l.slots.iter())
             .map(Vec::capacity)
-            .sum()
+            .sum::<usize>()
+            + self.cascading.capacity()
     }
 }
 
@@ -611,6 +661,33 @@ mod tests {
         assert_eq!(w.len(), 1);
     }
 
+    /// Calls `advance_bounded(now, limit)` until caught up, checking each call's bounds.
+    fn drain_bounded(w: &mut TimingWheel<u32>, now: u64, limit: usize) -> Vec<(u64, u32)> {
+        let mut fired = Vec::new();
+        loop {
+            let mut batch = Vec::new();
+            let (steps, moves) = (w.steps, w.moves);
+            let n = w.advance_bounded(now, limit, |d, id| batch.push((d, id)));
+            w.check_invariants();
+            assert_eq!(n, batch.len());
+            assert!(n <= limit);
+            assert!(
+                w.moves - moves <= (MOVES_PER_FIRE * limit) as u64,
+                "moved too many"
+            );
+            assert!(w.steps - steps <= (limit + MOVES_PER_FIRE * limit + 1) as u64);
+            assert!(w.elapsed() <= now);
+            for &(d, _) in &batch {
+                assert!(d <= w.elapsed(), "fired beyond the processed time");
+            }
+            fired.extend(batch);
+            if w.next_expiration().is_none_or(|t| t > now) {
+                assert_eq!(w.elapsed(), now, "caught up");
+                return fired;
+            }
+        }
+    }
+
     #[test]
     fn advance_bounded_fires_at_most_limit_and_keeps_everything() {
         let mut rng = XorShift(42);
@@ -632,27 +709,8 @@ mod tests {
         assert_eq!(w.advance_bounded(now, 0, |_, _| unreachable!()), 0);
         assert_eq!(w.elapsed(), 0, "limit 0 with due timers does not move time");
 
-        let mut fired = Vec::new();
-        let mut calls = 0;
-        loop {
-            let mut batch = Vec::new();
-            let n = w.advance_bounded(now, 7, |d, id| batch.push((d, id)));
-            w.check_invariants();
-            calls += 1;
-            assert_eq!(n, batch.len());
-            assert!(n <= 7);
-            assert!(w.elapsed() <= now);
-            for &(d, _) in &batch {
-                assert!(d <= w.elapsed(), "fired beyond the processed time");
-            }
-            fired.extend(batch);
-            assert_eq!(w.len() + fired.len(), deadlines.len());
-            if n < 7 {
-                assert_eq!(w.elapsed(), now);
-                break;
-            }
-        }
-        assert_eq!(calls, due / 7 + 1);
+        let fired = drain_bounded(&mut w, now, 7);
+        assert_eq!(w.len() + fired.len(), deadlines.len());
         assert!(fired.windows(2).all(|p| p[0].0 <= p[1].0), "order");
         let mut ids: Vec<u32> = fired.iter().map(|&(_, id)| id).collect();
         ids.sort_unstable();
@@ -663,6 +721,66 @@ mod tests {
         let rest = advance(&mut w, u64::MAX >> 1);
         assert_eq!(rest.len() + fired.len(), deadlines.len());
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn advance_bounded_cascades_a_huge_slot_in_bounded_steps() {
+        let mut w = TimingWheel::new(0);
+        // 20,000 timers in one level-3 slot (ticks 2^18 * 5 ..= 2^18 * 6 - 1), plus one
+        // beyond the horizon that keeps going back into the top level.
+        let base = 5u64 << 18;
+        for id in 0..20_000u32 {
+            w.insert(base + u64::from(id) * 13 % (1 << 18), id);
+        }
+        w.insert(1 << 43, u32::MAX);
+        let now = (6 << 18) + 1;
+        let mut fired = Vec::new();
+        let mut calls = 0;
+        while w.next_expiration().is_some_and(|t| t <= now) {
+            let (before, moves) = (fired.len(), w.moves);
+            w.advance_bounded(now, 10, |d, id| fired.push((d, id)));
+            assert!(fired.len() - before <= 10);
+            assert!(w.moves - moves <= 80);
+            calls += 1;
+        }
+        w.check_invariants();
+        assert_eq!(w.elapsed(), now);
+        assert_eq!(fired.len(), 20_000);
+        // Each call fired 10 or moved 80 (at most 3 moves per timer here), or finished.
+        assert!(
+            (2_000..=2_000 + 3 * 20_000 / 80 + 1).contains(&calls),
+            "{calls} calls"
+        );
+        assert!(fired.windows(2).all(|p| p[0].0 <= p[1].0), "order");
+        assert!(fired
+            .iter()
+            .all(|&(d, id)| d == base + u64::from(id) * 13 % (1 << 18)));
+        assert_eq!(w.len(), 1);
+        assert_eq!(drain_bounded(&mut w, 1 << 44, 1), vec![(1 << 43, u32::MAX)]);
+    }
+
+    #[test]
+    fn an_unfinished_cascade_holds_time_and_is_reported_due() {
+        let mut w = TimingWheel::new(0);
+        for id in 0..100 {
+            w.insert(100, id); // level 1, slot 1: due at 64
+        }
+        w.insert(70, 100);
+        assert_eq!(w.next_expiration(), Some(64));
+        // Limit 1: at most 8 moves, so the cascade of 101 timers is left unfinished.
+        assert_eq!(w.advance_bounded(200, 1, |_, _| unreachable!()), 0);
+        w.check_invariants();
+        assert_eq!(w.elapsed(), 64);
+        assert_eq!(
+            w.next_expiration(),
+            Some(64),
+            "the rest of the cascade is due now"
+        );
+        assert_eq!(w.len(), 101);
+        let fired = drain_bounded(&mut w, 200, 1);
+        assert_eq!(fired[0], (70, 100));
+        assert_eq!(fired.len(), 101);
+        assert!(fired[1..].iter().all(|&(d, _)| d == 100));
     }
 
     #[test]
@@ -705,10 +823,18 @@ mod tests {
     enum Op {
         /// Insert at `elapsed + offset`, or `elapsed - offset` (saturating) when `past`.
         Insert { offset: u64, past: bool },
+        /// Insert `count` timers at `elapsed + offset + i * spread`: crowded slots.
+        InsertMany {
+            offset: u64,
+            count: u32,
+            spread: u64,
+        },
         /// Advance by `by`.
         Advance { by: u64 },
         /// Advance by `by`, firing at most `limit`.
         Bounded { by: u64, limit: usize },
+        /// Advance by `by` through bounded calls of `limit` until caught up.
+        Drain { by: u64, limit: usize },
     }
 
     /// Offsets spread across all scales up to 2^44, with many small ones.
@@ -724,7 +850,10 @@ mod tests {
             4 => (scaled(), prop::bool::weighted(0.15))
                 .prop_map(|(offset, past)| Op::Insert { offset, past }),
             2 => scaled().prop_map(|by| Op::Advance { by }),
+            1 => (scaled(), 1u32..60, prop_oneof![Just(0u64), 1u64..5, scaled()])
+                .prop_map(|(offset, count, spread)| Op::InsertMany { offset, count, spread }),
             1 => (scaled(), 0usize..5).prop_map(|(by, limit)| Op::Bounded { by, limit }),
+            1 => (scaled(), 1usize..4).prop_map(|(by, limit)| Op::Drain { by, limit }),
         ]
     }
 
@@ -777,10 +906,22 @@ mod tests {
                         model.entry(deadline).or_default().push(next_id);
                         next_id += 1;
                     }
-                    Op::Advance { by } => {
+                    Op::InsertMany { offset, count, spread } => {
+                        for i in 0..u64::from(count) {
+                            let deadline = w.elapsed() + offset + i * spread;
+                            w.insert(deadline, next_id);
+                            model.entry(deadline).or_default().push(next_id);
+                            next_id += 1;
+                        }
+                    }
+                    Op::Advance { by } | Op::Drain { by, .. } => {
                         let now = w.elapsed() + by;
                         let mut fired = Vec::new();
-                        w.advance(now, |d, id| fired.push((d, id)));
+                        if let Op::Drain { limit, .. } = op {
+                            fired = drain_bounded(&mut w, now, limit);
+                        } else {
+                            w.advance(now, |d, id| fired.push((d, id)));
+                        }
                         let later = model.split_off(&(now + 1));
                         let mut expected: Vec<(u64, u32)> = model
                             .iter()
@@ -803,7 +944,7 @@ mod tests {
                             prop_assert!(d <= w.elapsed());
                             take_from_model(&mut model, d, id);
                         }
-                        if n < limit {
+                        if w.next_expiration().is_none_or(|t| t > now) {
                             prop_assert_eq!(w.elapsed(), now);
                             prop_assert!(model.keys().all(|&d| d > now), "due timer left");
                         }

@@ -14,7 +14,7 @@ use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH};
+use hyper::header::{HeaderValue, CONTENT_LENGTH, ETAG, IF_MATCH, IF_NONE_MATCH};
 use hyper::{Method, Request, StatusCode};
 use serde::Deserialize;
 
@@ -171,9 +171,10 @@ fn ttl_param(raw: Option<&[u8]>) -> Result<Option<Duration>, ApiError> {
     let Some(raw) = raw else { return Ok(None) };
     let text = std::str::from_utf8(raw).map_err(|_| ApiError::NotUtf8("ttl"))?;
     let ticks = parse_ttl(text, TICK, MAX_TTL)?;
-    Ok(Some(TICK * ticks as u32)
-        .filter(|_| ticks <= u32::MAX as u64)
-        .or_else(|| Some(Duration::from_millis(ticks))))
+    // At most 10 years of 1 ms ticks: far inside u64 nanoseconds.
+    Ok(Some(Duration::from_nanos(
+        (TICK.as_nanos() as u64).saturating_mul(ticks),
+    )))
 }
 
 fn ack_param(raw: Option<&[u8]>) -> Result<(), ApiError> {
@@ -461,12 +462,4 @@ fn check_batch<S: Shard>(state: &AppState<S>, len: usize) -> Result<(), ApiError
         return Err(ApiError::BatchTooLarge { len, max });
     }
     Ok(())
-}
-
-#[allow(dead_code)]
-fn content_type_is_form(req: &Request<Incoming>) -> bool {
-    req.headers().get(CONTENT_TYPE).is_some_and(|v| {
-        v.as_bytes()
-            .starts_with(b"application/x-www-form-urlencoded")
-    })
 }

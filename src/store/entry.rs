@@ -18,8 +18,11 @@ pub struct Entry {
     /// The tick at which the entry expires, or [`NEVER`].
     pub deadline: Tick,
     /// The deadline of the pending wheel timer that is responsible for this key, or [`NEVER`].
-    /// It is at most `deadline` when the key has a TTL; when that timer fires early (the TTL was
-    /// extended) it re-arms for `deadline` instead of adding a second timer.
+    /// It is at most `deadline`; when that timer fires before `deadline` (the TTL was extended
+    /// or removed) it re-arms for `deadline`, or retires, instead of a second timer being
+    /// added. So refreshing a TTL never adds a timer; only shortening it below the pending
+    /// timer, or deleting the key and writing it again, leaves a superseded timer in the wheel
+    /// until its deadline, where it is dropped as stale.
     timer_at: AtomicU64,
 }
 

@@ -31,6 +31,7 @@
 //! anything when a request is rejected (all validation happens before the writer section).
 
 mod entry;
+#[cfg(not(shardkv_loom))]
 mod lockfree;
 mod rwlock;
 
@@ -172,7 +173,8 @@ pub struct TimerRequest {
 pub enum TimerOutcome {
     /// The key is gone or no longer has a TTL: nothing to do.
     Gone,
-    /// Another timer is responsible for the key now (its TTL was shortened): dropped.
+    /// Another timer is responsible for the key now (its TTL was shortened, or it was deleted
+    /// and written again): dropped.
     Stale,
     /// The key had expired and was removed (a replicated write).
     Expired,
@@ -375,13 +377,10 @@ impl<S: Shard> ShardedStore<S> {
         }
         *seq += 1;
         let version = *seq;
-        // One pending timer per key: inherit the current one if it fires no later than ours.
+        // One pending timer per key: inherit the current one if it fires no later than ours
+        // (a write without TTL keeps tracking it too, so TTL/no-TTL alternation costs nothing).
         let inherited = current.map_or(NEVER, |m| m.timer_at);
-        let timer_at = if deadline == NEVER {
-            NEVER
-        } else {
-            inherited.min(deadline)
-        };
+        let timer_at = inherited.min(deadline);
         let old = slot.map.upsert(key, |_| {
             let entry = Entry::new(value.clone(), version, deadline);
             entry.set_timer_at(timer_at);
@@ -466,19 +465,21 @@ impl<S: Shard> ShardedStore<S> {
         let Some(entry) = basis else {
             return TimerOutcome::Gone;
         };
-        if entry.deadline == NEVER {
-            return TimerOutcome::Gone;
-        }
         if entry.timer_at != fired_at {
             return TimerOutcome::Stale;
         }
         if entry.deadline > now {
+            // The TTL was extended or removed: this timer now answers for the new deadline.
             slot.map.read(key, |e| {
                 if let Some(e) = e {
                     e.set_timer_at(entry.deadline)
                 }
             });
-            return TimerOutcome::Rearm(entry.deadline);
+            return if entry.deadline == NEVER {
+                TimerOutcome::Gone
+            } else {
+                TimerOutcome::Rearm(entry.deadline)
+            };
         }
         if slot.map.remove(key).is_some() {
             *seq += 1;

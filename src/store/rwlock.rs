@@ -19,18 +19,20 @@ use super::entry::{Entry, EntryMeta};
 use super::Shard;
 use crate::sync::RwLock;
 
+type Map = HashMap<Box<[u8]>, Entry, RandomState>;
+
 /// A shard behind a reader-writer lock.
 pub struct RwLockShard {
-    map: CachePadded<RwLock<HashMap<Box<[u8]>, Entry, RandomState>>>,
+    map: CachePadded<RwLock<Map>>,
 }
 
 impl RwLockShard {
-    fn read_map(&self) -> crate::sync::RwLockReadGuard<'_, HashMap<Box<[u8]>, Entry, RandomState>> {
+    // A panic while holding the lock cannot leave the map half-updated (std's HashMap
+    // operations are panic-safe), so poisoning is ignored rather than failing every request.
+    fn read_map(&self) -> crate::sync::RwLockReadGuard<'_, Map> {
         self.map.read().unwrap_or_else(|p| p.into_inner())
     }
-    fn write_map(
-        &self,
-    ) -> crate::sync::RwLockWriteGuard<'_, HashMap<Box<[u8]>, Entry, RandomState>> {
+    fn write_map(&self) -> crate::sync::RwLockWriteGuard<'_, Map> {
         self.map.write().unwrap_or_else(|p| p.into_inner())
     }
 }
