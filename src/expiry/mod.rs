@@ -20,6 +20,7 @@
 
 pub mod wheel;
 
+#[cfg(not(shardkv_loom))]
 use std::time::Duration;
 
 use crate::clock::Tick;
@@ -33,8 +34,8 @@ use wheel::TimingWheel;
 /// the queue drain (the rest are handled in the next step, without sleeping).
 const MAX_FIRED_PER_STEP: usize = 65_536;
 
-#[cfg(not(shardkv_loom))]
 /// The longest the thread sleeps between steps, so new short timers are noticed promptly.
+#[cfg(not(shardkv_loom))]
 const MAX_SLEEP: Duration = Duration::from_millis(10);
 
 /// A timer's payload: which key to look at.

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs everything a newcomer needs to trust the build: the cargo test suite (unit, property,
+# integration against the real binary, and the dashboard in headless Chromium) and the loom
+# model checks. Installs Chromium from Debian's packages when it is missing and we are root;
+# otherwise the browser test fails and says what to install. Nothing is skipped silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM:-}" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "== installing chromium for the dashboard browser test"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "warning: chromium not found; the dashboard browser test will fail (apt-get install chromium)" >&2
+    fi
+fi
+
+echo "== cargo test (workspace, release)"
+cargo test --workspace --release
+
+echo "== loom models (loom-tests/, --cfg shardkv_loom, LOOM_MAX_PREEMPTIONS=2)"
+(cd loom-tests && RUSTFLAGS="--cfg shardkv_loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \
+    cargo test --release)
