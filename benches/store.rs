@@ -227,8 +227,16 @@ fn timed_run<S: Shard>(
     for cursor in cursors.iter_mut() {
         *cursor = ((*cursor as u64 + iters) % SEQ_LEN as u64) as usize;
     }
-    let first = spans.iter().map(|s| s.0).min().expect("at least one thread");
-    let last = spans.iter().map(|s| s.1).max().expect("at least one thread");
+    let first = spans
+        .iter()
+        .map(|s| s.0)
+        .min()
+        .expect("at least one thread");
+    let last = spans
+        .iter()
+        .map(|s| s.1)
+        .max()
+        .expect("at least one thread");
     last - first
 }
 
@@ -242,9 +250,7 @@ fn bench_one<S: Shard>(
 ) {
     let mut cursors = vec![0usize; threads];
     group.bench_function(BenchmarkId::from_parameter(S::KIND), |b| {
-        b.iter_custom(|iters| {
-            timed_run(store, keys, seqs, &mut cursors, iters, workload.write_pct)
-        })
+        b.iter_custom(|iters| timed_run(store, keys, seqs, &mut cursors, iters, workload.write_pct))
     });
 }
 

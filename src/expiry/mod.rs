@@ -25,9 +25,9 @@ use std::time::Duration;
 
 use crate::clock::Tick;
 use crate::store::{Shard, ShardedStore, TimerOutcome};
-use crate::sync::{Arc, AtomicU64, Ordering};
 #[cfg(not(shardkv_loom))]
 use crate::sync::AtomicBool;
+use crate::sync::{Arc, AtomicU64, Ordering};
 use wheel::TimingWheel;
 
 /// At most this many fired timers are handled per step, so a mass expiry cannot starve
@@ -141,7 +141,8 @@ impl<S: Shard> Expirer<S> {
                 }
             });
         report.fired = fired;
-        report.backlog = fired == MAX_FIRED_PER_STEP;
+        // Bounded steps may stop early (fires and cascade moves are both capped).
+        report.backlog = self.wheel.next_expiration().is_some_and(|t| t <= now);
         self.stats
             .rearmed
             .fetch_add(rearm.len() as u64, Ordering::Relaxed);

@@ -10,8 +10,9 @@
 //! Time is a `u64` count of *ticks*; one tick is one millisecond of the coarse monotonic
 //! clock, tick 0 being the clock's start. The wheel has a current time,
 //! [`TimingWheel::elapsed`], which moves only forward and only through
-//! [`TimingWheel::advance`] (or [`TimingWheel::advance_bounded`]); every timer whose
-//! deadline is at or before it has fired.
+//! [`TimingWheel::advance`] (or [`TimingWheel::advance_bounded`]). Every timer whose
+//! deadline is at or before it has fired, except timers inserted already overdue and
+//! those a bounded advance left for its next call: all of these fire on the next advance.
 //!
 //! # Levels and slots
 //!

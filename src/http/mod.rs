@@ -10,6 +10,7 @@
 //! handler waits on a lock held across I/O), or let a misbehaving client hold resources
 //! forever.
 
+pub mod batch;
 pub mod dashboard;
 pub mod query;
 pub mod reply;

@@ -10,14 +10,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, ETAG, IF_MATCH, IF_NONE_MATCH};
 use hyper::{Method, Request, StatusCode};
-use serde::Deserialize;
 
+use super::batch::{self, Encoding};
 use super::query::{decode_path, Params};
 use super::reply::{empty, json, with_type, ApiError, Reply, OCTETS, TEXT};
 use super::stats::OpKind;
@@ -167,7 +166,8 @@ async fn read_body<S: Shard>(
     }
 }
 
-fn ttl_param(raw: Option<&[u8]>) -> Result<Option<Duration>, ApiError> {
+/// Parses an optional `ttl` parameter: Go duration syntax, positive, at most [`MAX_TTL`].
+pub fn ttl_param(raw: Option<&[u8]>) -> Result<Option<Duration>, ApiError> {
     let Some(raw) = raw else { return Ok(None) };
     let text = std::str::from_utf8(raw).map_err(|_| ApiError::NotUtf8("ttl"))?;
     let ticks = parse_ttl(text, TICK, MAX_TTL)?;
@@ -346,50 +346,18 @@ fn condition_of(req: &Request<Incoming>) -> Result<Condition, ApiError> {
     Ok(Condition::Always)
 }
 
-/// How batch values are written in JSON.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Encoding {
-    Utf8,
-    Base64,
-}
-
-fn encoding_of(query: &[u8]) -> Result<Encoding, ApiError> {
-    let params = Params::parse(query)?;
-    match params.encoding.as_deref() {
-        None | Some(b"utf8") | Some(b"utf-8") => Ok(Encoding::Utf8),
-        Some(b"base64") => Ok(Encoding::Base64),
-        Some(other) => Err(ApiError::BadParam {
-            name: "encoding",
-            value: String::from_utf8_lossy(other).into_owned(),
-            expected: "utf8 or base64",
-        }),
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MgetBody {
-    keys: Vec<String>,
-}
-
 /// `POST /v1/mget` with `{"keys": [...]}` → `{"values": {"k": "v" | null}}`.
 fn mget<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Result<Reply, ApiError> {
-    let encoding = encoding_of(query)?;
-    let request: MgetBody =
-        serde_json::from_slice(body).map_err(|e| ApiError::Json(e.to_string()))?;
-    check_batch(state, request.keys.len())?;
-    for key in &request.keys {
+    let encoding = Encoding::from_query(query)?;
+    let keys = batch::parse_mget(body, state.limits.max_batch)?;
+    for key in &keys {
         state.store.validate_key(key.as_bytes())?;
     }
-    let mut values = serde_json::Map::with_capacity(request.keys.len());
-    for key in request.keys {
+    let mut values = serde_json::Map::with_capacity(keys.len());
+    for key in keys {
         let value = match state.store.get(key.as_bytes()).found() {
             None => serde_json::Value::Null,
-            Some(found) => serde_json::Value::String(match encoding {
-                Encoding::Base64 => base64::engine::general_purpose::STANDARD.encode(&found.value),
-                Encoding::Utf8 => String::from_utf8(found.value.to_vec())
-                    .map_err(|_| ApiError::ValueNotUtf8(key.clone()))?,
-            }),
+            Some(found) => serde_json::Value::String(encoding.encode(&key, &found.value)?),
         };
         values.insert(key, value);
     }
@@ -399,67 +367,26 @@ fn mget<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Result<Repl
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MsetBody {
-    items: Vec<MsetItem>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MsetItem {
-    key: String,
-    value: String,
-    #[serde(default)]
-    ttl: Option<String>,
-}
-
 /// `POST /v1/mset` with `{"items": [{"key", "value", "ttl"?}]}`: every item is validated
 /// before any is written, so a bad item writes nothing.
 fn mset<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Result<Reply, ApiError> {
-    let encoding = encoding_of(query)?;
-    let request: MsetBody =
-        serde_json::from_slice(body).map_err(|e| ApiError::Json(e.to_string()))?;
-    check_batch(state, request.items.len())?;
-    let mut writes = Vec::with_capacity(request.items.len());
-    for (i, item) in request.items.into_iter().enumerate() {
-        state.store.validate_key(item.key.as_bytes())?;
-        let value = match encoding {
-            Encoding::Utf8 => Bytes::from(item.value.into_bytes()),
-            Encoding::Base64 => Bytes::from(
-                base64::engine::general_purpose::STANDARD
-                    .decode(item.value.as_bytes())
-                    .map_err(|e| ApiError::BadParam {
-                        name: "value",
-                        value: format!("item {i}"),
-                        expected: if matches!(e, base64::DecodeError::InvalidByte(..)) {
-                            "standard base64 (A-Z a-z 0-9 + /, with = padding)"
-                        } else {
-                            "standard base64 with correct padding"
-                        },
-                    })?,
-            ),
-        };
-        state.store.validate_value_len(value.len())?;
-        let ttl = ttl_param(item.ttl.as_deref().map(str::as_bytes))?;
-        writes.push((item.key, value, ttl));
+    let encoding = Encoding::from_query(query)?;
+    let writes = batch::parse_mset(body, encoding, state.limits.max_batch)?;
+    for write in &writes {
+        state.store.validate_key(write.key.as_bytes())?;
+        state.store.validate_value_len(write.value.len())?;
     }
     let written = writes.len();
-    for (key, value, ttl) in writes {
-        state
-            .store
-            .set(key.as_bytes(), value, ttl, Condition::Always)?;
+    for write in writes {
+        state.store.set(
+            write.key.as_bytes(),
+            write.value,
+            write.ttl,
+            Condition::Always,
+        )?;
     }
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "written": written }),
     ))
-}
-
-fn check_batch<S: Shard>(state: &AppState<S>, len: usize) -> Result<(), ApiError> {
-    let max = state.limits.max_batch;
-    if len > max {
-        return Err(ApiError::BatchTooLarge { len, max });
-    }
-    Ok(())
 }
