@@ -15,6 +15,9 @@
 //!   (lookup, the shard's writer section, removal) for every key. Ids `lockfree` and
 //!   `rwlock`. The timer queue is sized to 1M for this bench so no request overflows it.
 //!
+//! The bench runs on mimalloc, the server's global allocator (with the default `server`
+//! feature): an expiry frees the key, the value and the entry.
+//!
 //! How to read it: every benchmark's throughput is `Elements(timers or keys)`, so criterion's
 //! `time:` divided by 1M (10M) is the ns per insert / per fired timer / per expired key, and
 //! `thrpt:` is its inverse. The big ones use flat sampling with one iteration per sample;
@@ -41,6 +44,12 @@ use shardkv::clock::{Clock, Tick};
 use shardkv::expiry::wheel::TimingWheel;
 use shardkv::expiry::{Expirer, ExpiryThread};
 use shardkv::store::{Condition, LockFreeShard, RwLockShard, Shard, ShardedStore, StoreConfig};
+
+// The server's allocator (see src/main.rs), so that allocation and free costs, which every
+// write and every expiry pays, are the ones the server pays.
+#[cfg(feature = "server")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// One hour in ticks (1 ms each).
 const HOUR: Tick = 3_600_000;

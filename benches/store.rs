@@ -26,6 +26,9 @@
 //! its first clone is not measured either, except for values written during the benchmarks
 //! themselves (which a server pays too).
 //!
+//! The bench runs on mimalloc, the server's global allocator (with the default `server`
+//! feature), since every write allocates (the value, papaya's boxed entry and key).
+//!
 //! Group `hash/route` compares hashing one 16-byte key with `foldhash::fast` (the router's
 //! and the shards' hasher) and with std's SipHash `RandomState`.
 //!
@@ -47,6 +50,12 @@ use shardkv::clock::Clock;
 use shardkv::store::{
     Condition, LockFreeShard, Lookup, RwLockShard, Shard, ShardedStore, StoreConfig,
 };
+
+// The server's allocator (see src/main.rs), so that allocation and free costs, which every
+// write and every expiry pays, are the ones the server pays.
+#[cfg(feature = "server")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Keys in each store for a real run.
 const KEYS: usize = 1_000_000;

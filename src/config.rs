@@ -17,6 +17,15 @@ pub enum StoreKind {
     Rwlock,
 }
 
+/// When a write is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AckMode {
+    /// After the primary applied it (replicas catch up in the background).
+    Async,
+    /// After every live replica applied it too.
+    All,
+}
+
 /// shardkv: a sharded, TTL-aware in-memory key-value server over HTTP.
 #[derive(Debug, Clone, Parser)]
 #[command(version, about, long_about = None)]
@@ -32,6 +41,20 @@ pub struct Config {
     /// Shard implementation.
     #[arg(long, value_enum, default_value_t = StoreKind::Lockfree)]
     pub store: StoreKind,
+
+    /// Replica copies of every shard, in this process (they guard against a simulated shard
+    /// fault, not a crash or a lost host).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=63))]
+    pub replicas: u32,
+
+    /// When writes are acknowledged (a request's `ack=` overrides it).
+    #[arg(long, value_enum, default_value_t = AckMode::Async)]
+    pub ack: AckMode,
+
+    /// Token that admin routes (/admin/...) require as `Authorization: Bearer TOKEN`; without
+    /// it they answer loopback clients only.
+    #[arg(long)]
+    pub admin_token: Option<String>,
 
     /// Longest key accepted, in bytes.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]

@@ -18,6 +18,7 @@ pub mod duration;
 pub mod expiry;
 #[cfg(feature = "server")]
 pub mod http;
+pub mod replication;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod store;

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
-use crate::config::{Config, StoreKind};
+use crate::config::{AckMode, Config, StoreKind};
 use crate::expiry::ExpiryThread;
 use crate::http::{self, AppState, HttpLimits};
+use crate::replication::ApplyThreads;
 use crate::store::{
     default_shard_count, LockFreeShard, RwLockShard, Shard, ShardedStore, StoreConfig,
 };
@@ -33,10 +34,12 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         max_key_bytes: config.max_key_bytes as usize,
         max_value_bytes: config.max_value_bytes as usize,
         initial_capacity: config.initial_capacity,
+        replicas: config.replicas as usize,
         ..StoreConfig::default()
     };
     let store = Arc::new(ShardedStore::<S>::new(store_config, Clock::coarse()));
     let expiry = ExpiryThread::start(store.clone())?;
+    let apply = ApplyThreads::start(store.clone())?;
     let limits = HttpLimits {
         // A value, percent-encoded in a form body at worst 3 bytes per byte, plus the rest.
         max_body_bytes: (config.max_value_bytes as usize)
@@ -52,6 +55,8 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         stats: Default::default(),
         limits,
         started: Instant::now(),
+        ack_all: config.ack == AckMode::All,
+        admin_token: config.admin_token.clone(),
     });
 
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
@@ -66,6 +71,8 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
             listen = %local,
             store = S::KIND,
             shards = store.shard_count(),
+            replicas = config.replicas,
+            ack = ?config.ack,
             max_key_bytes = config.max_key_bytes,
             max_value_bytes = config.max_value_bytes,
             workers = config.workers.map_or_else(|| "cores".to_string(), |w| w.to_string()),
@@ -76,6 +83,7 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         tracing::info!("shut down");
         Ok::<_, std::io::Error>(())
     })?;
+    drop(apply);
     drop(expiry);
     Ok(())
 }

@@ -39,15 +39,44 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
     let shards: Vec<_> = lens
         .iter()
         .enumerate()
-        .map(|(id, n)| serde_json::json!({ "id": id, "numKeys": n }))
+        .map(|(id, n)| {
+            let failed = store.failed_copies(id);
+            serde_json::json!({
+                "id": id,
+                "numKeys": n,
+                "primary": store.primary_of(id),
+                "failed": failed != 0,
+                "failedCopies": (0..64).filter(|c| failed & (1 << c) != 0).collect::<Vec<_>>(),
+                "seq": store.shard_seq(id),
+            })
+        })
         .collect();
+    let replicas: Vec<_> = if store.replicas() == 0 {
+        Vec::new()
+    } else {
+        store
+            .copy_reports()
+            .into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id,
+                    "state": r.health.name(),
+                    "primaryFor": r.primary_for,
+                    "appliedSeq": r.applied_seq,
+                    "lagOps": r.lag_ops,
+                    "lagMs": r.lag_ms,
+                    "queueDepth": r.queue_depth,
+                })
+            })
+            .collect()
+    };
     let stats = &state.stats;
     let expiry = &state.expiry;
     let body = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "store": store.kind(),
         "numShards": lens.len(),
-        "numReplicas": 0,
+        "numReplicas": store.replicas(),
         "keys": lens.iter().sum::<usize>(),
         "keysWithTtl": store.keys_with_ttl(),
         "uptimeSeconds": state.started.elapsed().as_secs_f64(),
@@ -76,7 +105,8 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
             "open": stats.connections_open.load(Ordering::Relaxed),
             "total": stats.connections_total.get(),
         },
-        "replicas": [],
+        "replicas": replicas,
+        "replicaOverflows": store.stats().replica_overflows.get(),
     });
     json(StatusCode::OK, &body)
 }
@@ -120,6 +150,38 @@ pub fn metrics<S: Shard>(state: &AppState<S>) -> Reply {
         "shardkv_expiry_wheel_lag_seconds {}",
         state.expiry.wheel_lag_ticks.load(Ordering::Relaxed) as f64 / 1e3
     );
+    if store.replicas() > 0 {
+        let _ = writeln!(
+            out,
+            "# HELP shardkv_replica_lag_ops Writes not yet applied, by copy."
+        );
+        let _ = writeln!(out, "# TYPE shardkv_replica_lag_ops gauge");
+        let reports = store.copy_reports();
+        for r in &reports {
+            let _ = writeln!(
+                out,
+                "shardkv_replica_lag_ops{{copy=\"{}\"}} {}",
+                r.id, r.lag_ops
+            );
+        }
+        let _ = writeln!(out, "# TYPE shardkv_replica_lag_seconds gauge");
+        for r in &reports {
+            let _ = writeln!(
+                out,
+                "shardkv_replica_lag_seconds{{copy=\"{}\"}} {}",
+                r.id,
+                r.lag_ms as f64 / 1e3
+            );
+        }
+        let _ = writeln!(out, "# TYPE shardkv_replica_queue_depth gauge");
+        for r in &reports {
+            let _ = writeln!(
+                out,
+                "shardkv_replica_queue_depth{{copy=\"{}\"}} {}",
+                r.id, r.queue_depth
+            );
+        }
+    }
     let _ = writeln!(out, "# TYPE shardkv_resident_memory_bytes gauge");
     let _ = writeln!(out, "shardkv_resident_memory_bytes {}", rss_bytes());
     with_type(StatusCode::OK, &PROMETHEUS, Bytes::from(out))

@@ -57,6 +57,10 @@ pub struct AppState<S: Shard> {
     pub limits: HttpLimits,
     /// When the server started.
     pub started: Instant,
+    /// Whether writes wait for every live replica unless the request says `ack=async`.
+    pub ack_all: bool,
+    /// The token admin routes require, if set (otherwise they answer loopback clients only).
+    pub admin_token: Option<String>,
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops accepting and waits up

@@ -12,6 +12,7 @@ use hyper::{Response, StatusCode};
 
 use crate::duration::TtlError;
 use crate::http::query::QueryError;
+use crate::replication::FailoverError;
 use crate::store::StoreError;
 
 /// The response type of every route.
@@ -86,6 +87,15 @@ pub enum ApiError {
         /// The methods the route accepts.
         allow: &'static str,
     },
+    /// Replicas did not acknowledge an `ack=all` write in time.
+    #[error("the write is applied on the primary, but not every live replica acknowledged it within {secs}s")]
+    AckTimeout {
+        /// The timeout.
+        secs: u64,
+    },
+    /// A failover or recovery request was refused.
+    #[error(transparent)]
+    Failover(#[from] crate::replication::FailoverError),
     /// The route is for loopback clients or holders of the admin token only.
     #[error("admin routes need a loopback client or the --admin-token")]
     Forbidden,
@@ -106,6 +116,12 @@ impl ApiError {
             ApiError::NotFound | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::AckTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Failover(FailoverError::NoSuchShard { .. }) => StatusCode::NOT_FOUND,
+            ApiError::Failover(FailoverError::DrainTimeout { .. }) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Failover(_) => StatusCode::CONFLICT,
             _ => StatusCode::BAD_REQUEST,
         }
     }

@@ -68,10 +68,10 @@ async fn dispatch<S: Shard>(
         },
         "/set" => match method {
             Method::GET => (OpKind::Set, seed_set(state, query).await),
-            Method::POST => {
-                let body = read_body(state, req).await;
-                (OpKind::Set, body.and_then(|b| seed_set_form(state, &b)))
-            }
+            Method::POST => match read_body(state, req).await {
+                Ok(body) => (OpKind::Set, seed_set(state, &body).await),
+                Err(e) => (OpKind::Set, Err(e)),
+            },
             _ => (OpKind::Other, not_allowed(&method, "GET, POST")),
         },
         "/v1/mget" => match method {
@@ -86,7 +86,10 @@ async fn dispatch<S: Shard>(
             Method::POST => {
                 let query = query.to_vec();
                 let body = read_body(state, req).await;
-                (OpKind::Mset, body.and_then(|b| mset(state, &query, &b)))
+                match body {
+                    Ok(b) => (OpKind::Mset, mset(state, &query, &b).await),
+                    Err(e) => (OpKind::Mset, Err(e)),
+                }
             }
             _ => (OpKind::Other, not_allowed(&method, "POST")),
         },
@@ -117,6 +120,9 @@ async fn dispatch<S: Shard>(
             _ => (OpKind::Other, not_allowed(&method, "GET, HEAD")),
         },
         _ => {
+            if let Some(rest) = path.strip_prefix("/admin/shards/") {
+                return (OpKind::Other, admin_shard(state, peer, &req, rest).await);
+            }
             if let Some(raw_key) = path.strip_prefix("/v1/kv/") {
                 let key = match decode_path(raw_key.as_bytes()) {
                     Ok(key) => key.into_owned(),
@@ -177,15 +183,40 @@ pub fn ttl_param(raw: Option<&[u8]>) -> Result<Option<Duration>, ApiError> {
     )))
 }
 
-fn ack_param(raw: Option<&[u8]>) -> Result<(), ApiError> {
+/// Whether to wait for every live replica (`ack=all`) or answer after the primary (`async`);
+/// absent means the server's `--ack` default.
+fn ack_param<S: Shard>(state: &AppState<S>, raw: Option<&[u8]>) -> Result<bool, ApiError> {
     match raw {
-        None | Some(b"async") | Some(b"all") => Ok(()),
+        None => Ok(state.ack_all),
+        Some(b"async") => Ok(false),
+        Some(b"all") => Ok(true),
         Some(other) => Err(ApiError::BadParam {
             name: "ack",
             value: String::from_utf8_lossy(other).into_owned(),
             expected: "async or all",
         }),
     }
+}
+
+/// How long an `ack=all` write waits for its replicas before answering 503.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// With `ack=all`, waits (without blocking a worker) until every live replica of `shard` has
+/// applied `version`.
+async fn await_ack<S: Shard>(
+    state: &AppState<S>,
+    shard: usize,
+    version: u64,
+    all: bool,
+) -> Result<(), ApiError> {
+    if !all || state.store.replicas() == 0 {
+        return Ok(());
+    }
+    tokio::time::timeout(ACK_TIMEOUT, state.store.acked(shard, version))
+        .await
+        .map_err(|_| ApiError::AckTimeout {
+            secs: ACK_TIMEOUT.as_secs(),
+        })
 }
 
 /// `GET /get?key=K`: the raw value, or 404.
@@ -231,27 +262,27 @@ fn etag(version: u64) -> HeaderValue {
     HeaderValue::try_from(format!("\"{version}\"")).expect("digits and quotes are a valid header")
 }
 
-/// `GET /set?key=K&value=V&ttl=60s`.
-async fn seed_set<S: Shard>(state: &AppState<S>, query: &[u8]) -> Result<Reply, ApiError> {
-    let params = Params::parse(query)?;
-    set_from_params(state, params)
+/// `GET /set?key=K&value=V&ttl=60s`, or `POST /set` with the same as a form body (for values
+/// too long for a URL).
+async fn seed_set<S: Shard>(state: &AppState<S>, form: &[u8]) -> Result<Reply, ApiError> {
+    let (shard, version, all) = set_from_params(state, Params::parse(form)?)?;
+    await_ack(state, shard, version, all).await?;
+    Ok(with_type(StatusCode::OK, &TEXT, Bytes::from_static(b"OK")))
 }
 
-/// `POST /set` with a form body (for values too long for a URL).
-fn seed_set_form<S: Shard>(state: &AppState<S>, body: &[u8]) -> Result<Reply, ApiError> {
-    let params = Params::parse(body)?;
-    set_from_params(state, params)
-}
-
-fn set_from_params<S: Shard>(state: &AppState<S>, params: Params<'_>) -> Result<Reply, ApiError> {
+/// Validates and applies a seed-style set; returns the shard, the new version and the ack mode.
+fn set_from_params<S: Shard>(
+    state: &AppState<S>,
+    params: Params<'_>,
+) -> Result<(usize, u64, bool), ApiError> {
     let key = params.key.ok_or(ApiError::MissingParam("key"))?;
     let value = params.value.ok_or(ApiError::MissingParam("value"))?;
     let ttl = ttl_param(params.ttl.as_deref())?;
-    ack_param(params.ack.as_deref())?;
-    state
+    let all = ack_param(state, params.ack.as_deref())?;
+    let version = state
         .store
         .set(&key, Bytes::copy_from_slice(&value), ttl, Condition::Always)?;
-    Ok(with_type(StatusCode::OK, &TEXT, Bytes::from_static(b"OK")))
+    Ok((state.store.shard_of(&key), version, all))
 }
 
 /// `/v1/kv/{key}`: GET, HEAD, PUT, DELETE.
@@ -303,13 +334,14 @@ async fn rest_put<S: Shard>(
 ) -> Result<Reply, ApiError> {
     let params = Params::parse(req.uri().query().unwrap_or("").as_bytes())?;
     let ttl = ttl_param(params.ttl.as_deref())?;
-    ack_param(params.ack.as_deref())?;
+    let all = ack_param(state, params.ack.as_deref())?;
     let condition = condition_of(&req)?;
     state.store.validate_key(&key)?;
     let body = read_body(state, req).await?;
     let version = state
         .store
         .set(&key, Bytes::copy_from_slice(&body), ttl, condition)?;
+    await_ack(state, state.store.shard_of(&key), version, all).await?;
     let mut reply = empty(StatusCode::NO_CONTENT);
     reply.headers_mut().insert(ETAG, etag(version));
     Ok(reply)
@@ -369,24 +401,106 @@ fn mget<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Result<Repl
 
 /// `POST /v1/mset` with `{"items": [{"key", "value", "ttl"?}]}`: every item is validated
 /// before any is written, so a bad item writes nothing.
-fn mset<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Result<Reply, ApiError> {
+async fn mset<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Result<Reply, ApiError> {
     let encoding = Encoding::from_query(query)?;
+    let all = ack_param(state, Params::parse(query)?.ack.as_deref())?;
     let writes = batch::parse_mset(body, encoding, state.limits.max_batch)?;
     for write in &writes {
         state.store.validate_key(write.key.as_bytes())?;
         state.store.validate_value_len(write.value.len())?;
     }
     let written = writes.len();
+    // The last version written to each shard: acknowledging it covers the earlier ones.
+    let mut last = std::collections::BTreeMap::new();
     for write in writes {
-        state.store.set(
-            write.key.as_bytes(),
-            write.value,
-            write.ttl,
-            Condition::Always,
-        )?;
+        let key = write.key.as_bytes();
+        let version = state
+            .store
+            .set(key, write.value, write.ttl, Condition::Always)?;
+        last.insert(state.store.shard_of(key), version);
+    }
+    for (shard, version) in last {
+        await_ack(state, shard, version, all).await?;
     }
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "written": written }),
     ))
+}
+
+/// `POST /admin/shards/{id}/fail` and `POST /admin/shards/{id}/recover`.
+async fn admin_shard<S: Shard>(
+    state: &AppState<S>,
+    peer: SocketAddr,
+    req: &Request<Incoming>,
+    rest: &str,
+) -> Result<Reply, ApiError> {
+    let no_route = || ApiError::NoRoute(format!("{} {}", req.method(), req.uri().path()));
+    let (id, action) = rest.split_once('/').ok_or_else(no_route)?;
+    if action != "fail" && action != "recover" {
+        return Err(no_route());
+    }
+    if req.method() != Method::POST {
+        return not_allowed(req.method(), "POST");
+    }
+    authorize_admin(state, peer, req)?;
+    let shard: usize = id.parse().map_err(|_| ApiError::BadParam {
+        name: "shard id",
+        value: id.to_string(),
+        expected: "a shard number from /dashboard",
+    })?;
+    let store = state.store.clone();
+    if action == "fail" {
+        let old = (shard < store.shard_count()).then(|| store.primary_of(shard));
+        // Promotion waits for the replica to drain: off the async workers.
+        let promoted = tokio::task::spawn_blocking(move || store.fail_primary(shard))
+            .await
+            .map_err(|e| ApiError::BodyRead(e.to_string()))??;
+        return Ok(json(
+            StatusCode::OK,
+            &serde_json::json!({ "shard": shard, "failed": old, "primary": promoted }),
+        ));
+    }
+    let asked = store.request_recovery(shard)?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while store.failed_copies(shard) != 0 {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(ApiError::Failover(
+                crate::replication::FailoverError::DrainTimeout { shard },
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "shard": shard,
+            "recovered": asked,
+            "primary": store.primary_of(shard),
+        }),
+    ))
+}
+
+/// Admin routes answer loopback clients, or, with `--admin-token`, holders of the token.
+fn authorize_admin<S: Shard>(
+    state: &AppState<S>,
+    peer: SocketAddr,
+    req: &Request<Incoming>,
+) -> Result<(), ApiError> {
+    match &state.admin_token {
+        Some(token) => {
+            let expected = format!("Bearer {token}");
+            let given = req
+                .headers()
+                .get(hyper::header::AUTHORIZATION)
+                .map(|v| v.as_bytes());
+            if given == Some(expected.as_bytes()) {
+                Ok(())
+            } else {
+                Err(ApiError::Forbidden)
+            }
+        }
+        None if peer.ip().is_loopback() => Ok(()),
+        None => Err(ApiError::Forbidden),
+    }
 }

@@ -63,6 +63,10 @@ impl Shard for LockFreeShard {
         self.map.remove(key, &guard).map(Entry::meta)
     }
 
+    fn clear(&self) {
+        self.map.pin().clear();
+    }
+
     fn len(&self) -> usize {
         self.map.len()
     }

@@ -49,7 +49,8 @@ pub use rwlock::RwLockShard;
 
 use crate::clock::{Clock, Tick, NEVER};
 use crate::counter::StripedCounter;
-use crate::sync::{lock, AtomicBool, AtomicU64, BoundedQueue, Mutex, Ordering};
+use crate::replication::{Op, Replication, MAX_REPLICAS};
+use crate::sync::{lock, AtomicBool, AtomicU64, AtomicUsize, BoundedQueue, Mutex, Ordering};
 
 /// One shard's map. Both implementations sit behind this trait so the store, the benches and
 /// the server can swap them.
@@ -75,6 +76,8 @@ pub trait Shard: Send + Sync + 'static {
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// Removes every entry (replica re-sync only; inside the writer section).
+    fn clear(&self);
     /// Visits every entry (a weak snapshot for `LockFreeShard`: concurrent writes may or may
     /// not be seen). `f` must not write to this shard.
     fn for_each(&self, f: impl FnMut(&[u8], &Entry));
@@ -195,6 +198,11 @@ pub struct StoreConfig {
     pub initial_capacity: usize,
     /// Capacity of the writer → expiry-thread timer queue.
     pub timer_queue_capacity: usize,
+    /// Replica copies of every shard besides its primary (at most 63).
+    pub replicas: usize,
+    /// Capacity of each replica's apply queue; a replica that falls further behind is marked
+    /// stale and re-synced from the primary.
+    pub replica_queue_capacity: usize,
 }
 
 impl Default for StoreConfig {
@@ -205,6 +213,8 @@ impl Default for StoreConfig {
             max_value_bytes: 1024 * 1024,
             initial_capacity: 0,
             timer_queue_capacity: 1 << 16,
+            replicas: 0,
+            replica_queue_capacity: 1 << 16,
         }
     }
 }
@@ -215,15 +225,32 @@ pub fn default_shard_count() -> usize {
     (4 * cores).next_power_of_two()
 }
 
-/// One shard with its writer section and counters, padded apart from its neighbours.
-struct Slot<S> {
-    map: S,
+/// One shard: its copies (the primary and its replicas), its writer section and counters.
+pub(crate) struct Slot<S> {
+    /// Copy `c` of this shard's map; `copies[primary]` serves reads and writes.
+    pub(crate) copies: Box<[S]>,
+    /// Which copy is primary. Read lock-free on every request; changed only inside the writer
+    /// section (failover), so a writer always sees a stable value.
+    pub(crate) primary: AtomicUsize,
+    /// Bit `c` set: copy `c` of this shard is marked failed (takes no writes, serves nothing).
+    pub(crate) failed: AtomicU64,
     /// The writer section; holds the shard's last sequence number.
-    writer: CachePadded<Mutex<u64>>,
+    pub(crate) writer: CachePadded<Mutex<u64>>,
+    /// The last sequence number taken, published for lag and acknowledgement checks.
+    pub(crate) last_seq: AtomicU64,
     /// Live keys with a TTL (kept on insert/remove).
     keys_with_ttl: AtomicU64,
-    /// Set by a writer whose timer request did not fit in the queue.
-    needs_sweep: AtomicBool,
+    /// Set by a writer whose timer request did not fit in the queue, or by a failover (the new
+    /// primary's entries need their timers armed).
+    pub(crate) needs_sweep: AtomicBool,
+}
+
+impl<S: Shard> Slot<S> {
+    /// The copy that serves this shard now.
+    #[inline]
+    pub(crate) fn primary_map(&self) -> &S {
+        &self.copies[self.primary.load(Ordering::Acquire)]
+    }
 }
 
 /// Counters the store keeps for the dashboard.
@@ -233,19 +260,22 @@ pub struct StoreStats {
     pub expired_on_read: StripedCounter,
     /// Entries removed by the expiry thread.
     pub expired_by_wheel: StripedCounter,
+    /// Writes a replica's full queue could not take (that replica was marked stale).
+    pub replica_overflows: StripedCounter,
     /// Timer requests that did not fit the queue (their shard was swept instead).
     pub timer_queue_overflows: StripedCounter,
 }
 
 /// N shards of `S` behind one routing hash.
 pub struct ShardedStore<S: Shard> {
-    slots: Box<[Slot<S>]>,
+    pub(crate) slots: Box<[Slot<S>]>,
     mask: u64,
     router: RandomState,
     clock: Clock,
     config: StoreConfig,
     timers: BoundedQueue<TimerRequest>,
-    stats: StoreStats,
+    pub(crate) stats: StoreStats,
+    pub(crate) replication: Replication,
     #[cfg(shardkv_loom)]
     broken_expiry_check: AtomicBool,
 }
@@ -254,11 +284,17 @@ impl<S: Shard> ShardedStore<S> {
     /// A store with `config`, reading time from `clock`.
     pub fn new(config: StoreConfig, clock: Clock) -> Self {
         let shards = config.shards.max(1).next_power_of_two();
+        let replicas = config.replicas.min(MAX_REPLICAS);
         let per_shard = config.initial_capacity.div_ceil(shards);
         let slots = (0..shards)
             .map(|_| Slot {
-                map: S::with_capacity(per_shard, RandomState::default()),
+                copies: (0..=replicas)
+                    .map(|_| S::with_capacity(per_shard, RandomState::default()))
+                    .collect(),
+                primary: AtomicUsize::new(0),
+                failed: AtomicU64::new(0),
                 writer: CachePadded::new(Mutex::new(0)),
+                last_seq: AtomicU64::new(0),
                 keys_with_ttl: AtomicU64::new(0),
                 needs_sweep: AtomicBool::new(false),
             })
@@ -269,8 +305,13 @@ impl<S: Shard> ShardedStore<S> {
             router: RandomState::default(),
             clock,
             timers: BoundedQueue::new(config.timer_queue_capacity),
-            config: StoreConfig { shards, ..config },
+            config: StoreConfig {
+                shards,
+                replicas,
+                ..config
+            },
             stats: StoreStats::default(),
+            replication: Replication::new(replicas + 1, shards, config.replica_queue_capacity),
             #[cfg(shardkv_loom)]
             broken_expiry_check: AtomicBool::new(false),
         }
@@ -327,7 +368,7 @@ impl<S: Shard> ShardedStore<S> {
     pub fn get(&self, key: &[u8]) -> Lookup {
         let slot = &self.slots[self.shard_of(key)];
         let now = self.clock.now();
-        let lookup = slot.map.read(key, |entry| match entry {
+        let lookup = slot.primary_map().read(key, |entry| match entry {
             None => Lookup::Miss,
             Some(e) if e.is_expired(now) => Lookup::Expired,
             Some(e) => Lookup::Hit(Found {
@@ -363,7 +404,7 @@ impl<S: Shard> ShardedStore<S> {
         let now = self.clock.now();
 
         let mut seq = lock(&slot.writer);
-        let current = slot.map.read(key, |e| e.map(Entry::meta));
+        let current = slot.primary_map().read(key, |e| e.map(Entry::meta));
         let live_version = current.filter(|m| m.deadline > now).map(|m| m.version);
         match condition {
             Condition::Always => {}
@@ -381,7 +422,7 @@ impl<S: Shard> ShardedStore<S> {
         // (a write without TTL keeps tracking it too, so TTL/no-TTL alternation costs nothing).
         let inherited = current.map_or(NEVER, |m| m.timer_at);
         let timer_at = inherited.min(deadline);
-        let old = slot.map.upsert(key, |_| {
+        let old = slot.primary_map().upsert(key, |_| {
             let entry = Entry::new(value.clone(), version, deadline);
             entry.set_timer_at(timer_at);
             entry
@@ -399,6 +440,12 @@ impl<S: Shard> ShardedStore<S> {
         if deadline != NEVER && timer_at != inherited {
             self.request_timer(shard, key, timer_at);
         }
+        slot.last_seq.store(version, Ordering::Release);
+        self.replicate(shard, version, || Op::Set {
+            key: key.into(),
+            value: value.clone(),
+            deadline,
+        });
         drop(seq);
         Ok(version)
     }
@@ -407,17 +454,26 @@ impl<S: Shard> ShardedStore<S> {
     /// too, but reported as absent, as Redis `DEL` does).
     pub fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {
         self.validate_key(key)?;
-        let slot = &self.slots[self.shard_of(key)];
+        let shard = self.shard_of(key);
+        let slot = &self.slots[shard];
         let now = self.clock.now();
         let mut seq = lock(&slot.writer);
-        let Some(old) = slot.map.remove(key) else {
+        let Some(old) = slot.primary_map().remove(key) else {
             return Ok(false);
         };
         *seq += 1;
         if old.deadline != NEVER {
             slot.keys_with_ttl.fetch_sub(1, Ordering::Relaxed);
         }
+        self.record_removal(shard, *seq, key);
+        drop(seq);
         Ok(old.deadline > now)
+    }
+
+    /// Publishes a removal that took sequence number `seq` (inside the writer section).
+    fn record_removal(&self, shard: usize, seq: u64, key: &[u8]) {
+        self.slots[shard].last_seq.store(seq, Ordering::Release);
+        self.replicate(shard, seq, || Op::Remove { key: key.into() });
     }
 
     fn request_timer(&self, shard: usize, key: &[u8], at: Tick) {
@@ -450,11 +506,11 @@ impl<S: Shard> ShardedStore<S> {
     pub fn on_timer(&self, shard: usize, key: &[u8], fired_at: Tick, now: Tick) -> TimerOutcome {
         let slot = &self.slots[shard];
         // Cheap lock-free look first: most fired timers are either due or stale.
-        let Some(seen) = slot.map.read(key, |e| e.map(Entry::meta)) else {
+        let Some(seen) = slot.primary_map().read(key, |e| e.map(Entry::meta)) else {
             return TimerOutcome::Gone;
         };
         let mut seq = lock(&slot.writer);
-        let current = slot.map.read(key, |e| e.map(Entry::meta));
+        let current = slot.primary_map().read(key, |e| e.map(Entry::meta));
         // The decision is taken on the entry as it is inside the writer section, not on what
         // was seen before entering it (a write may have landed in between).
         let basis = if self.expiry_check_disabled() {
@@ -470,7 +526,7 @@ impl<S: Shard> ShardedStore<S> {
         }
         if entry.deadline > now {
             // The TTL was extended or removed: this timer now answers for the new deadline.
-            slot.map.read(key, |e| {
+            slot.primary_map().read(key, |e| {
                 if let Some(e) = e {
                     e.set_timer_at(entry.deadline)
                 }
@@ -481,10 +537,11 @@ impl<S: Shard> ShardedStore<S> {
                 TimerOutcome::Rearm(entry.deadline)
             };
         }
-        if slot.map.remove(key).is_some() {
+        if slot.primary_map().remove(key).is_some() {
             *seq += 1;
             slot.keys_with_ttl.fetch_sub(1, Ordering::Relaxed);
             self.stats.expired_by_wheel.incr();
+            self.record_removal(shard, *seq, key);
         }
         TimerOutcome::Expired
     }
@@ -498,14 +555,14 @@ impl<S: Shard> ShardedStore<S> {
             return false;
         }
         let mut keys = Vec::new();
-        slot.map.for_each(|key, entry| {
+        slot.primary_map().for_each(|key, entry| {
             if entry.has_ttl() {
                 keys.push(Box::<[u8]>::from(key));
             }
         });
         for key in keys {
             let _seq = lock(&slot.writer);
-            let deadline = slot.map.read(&key, |e| {
+            let deadline = slot.primary_map().read(&key, |e| {
                 e.filter(|e| e.has_ttl()).map(|e| {
                     e.set_timer_at(e.deadline);
                     e.deadline
@@ -525,12 +582,12 @@ impl<S: Shard> ShardedStore<S> {
 
     /// Entries in each shard (expired ones not yet removed by the wheel included).
     pub fn shard_lens(&self) -> Vec<usize> {
-        self.slots.iter().map(|s| s.map.len()).collect()
+        self.slots.iter().map(|s| s.primary_map().len()).collect()
     }
 
     /// Entries in all shards.
     pub fn len(&self) -> usize {
-        self.slots.iter().map(|s| s.map.len()).sum()
+        self.slots.iter().map(|s| s.primary_map().len()).sum()
     }
 
     /// Whether the store holds no entry.
@@ -548,7 +605,7 @@ impl<S: Shard> ShardedStore<S> {
 
     /// The last sequence number taken in `shard`.
     pub fn shard_seq(&self, shard: usize) -> u64 {
-        *lock(&self.slots[shard].writer)
+        self.slots[shard].last_seq.load(Ordering::Acquire)
     }
 
     /// The store's counters.
@@ -558,7 +615,7 @@ impl<S: Shard> ShardedStore<S> {
 
     /// Visits every entry of `shard` (a weak snapshot; see [`Shard::for_each`]).
     pub fn for_each_in_shard(&self, shard: usize, f: impl FnMut(&[u8], &Entry)) {
-        self.slots[shard].map.for_each(f)
+        self.slots[shard].primary_map().for_each(f)
     }
 
     #[cfg(shardkv_loom)]

@@ -78,6 +78,10 @@ impl Shard for RwLockShard {
         self.write_map().remove(key).map(|e| e.meta())
     }
 
+    fn clear(&self) {
+        self.write_map().clear();
+    }
+
     fn len(&self) -> usize {
         self.read_map().len()
     }

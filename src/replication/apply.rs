@@ -1,0 +1,212 @@
+//! Apply threads: each drains one copy's queue in order, applies the records to that copy of
+//! their shards, publishes its progress, and performs the re-syncs the copy needs.
+//!
+//! Only this copy's thread writes to this copy's replica maps (re-syncs included), so applying
+//! needs no lock; a re-sync enters the shard's writer section to read a consistent snapshot of
+//! the primary and its sequence number.
+//!
+//! Must never: apply a record at or below the copy's applied sequence for its shard, or write
+//! to a shard of which this copy is the primary or a failed copy.
+
+use crate::replication::{Health, Op, Record};
+use crate::store::{Entry, Shard, ShardedStore};
+use crate::sync::{lock, Ordering};
+
+impl<S: Shard> ShardedStore<S> {
+    /// Applies up to `max` queued records to copy `copy`, after any re-sync it needs; returns
+    /// how many records it took (the apply thread's step; loom models call it directly).
+    pub fn apply_pending(&self, copy: usize, max: usize) -> usize {
+        let state = &self.replication.copies[copy];
+        if state.health() == Health::Stale {
+            self.resync_copy(copy);
+        }
+        for shard in 0..self.slots.len() {
+            if state.resync_requested[shard].load(Ordering::Acquire) {
+                self.resync_shard(copy, shard);
+                state.resync_requested[shard].store(false, Ordering::Release);
+                self.replication.wake_waiters();
+            }
+        }
+        let mut taken = 0;
+        while taken < max {
+            let Some(record) = state.queue.pop() else {
+                break;
+            };
+            self.apply_record(copy, record);
+            taken += 1;
+        }
+        if taken > 0 {
+            self.replication.wake_waiters();
+        }
+        taken
+    }
+
+    fn apply_record(&self, copy: usize, record: Record) {
+        let shard = record.shard as usize;
+        let slot = &self.slots[shard];
+        let state = &self.replication.copies[copy];
+        if record.seq <= state.applied[shard].load(Ordering::Acquire)
+            || slot.primary.load(Ordering::Acquire) == copy
+            || slot.failed.load(Ordering::Acquire) & (1 << copy) != 0
+        {
+            return;
+        }
+        let map = &slot.copies[copy];
+        match record.op {
+            Op::Set {
+                key,
+                value,
+                deadline,
+            } => {
+                map.upsert(&key, |_| Entry::new(value.clone(), record.seq, deadline));
+            }
+            Op::Remove { key } => {
+                map.remove(&key);
+            }
+        }
+        state.applied_tick.store(record.tick, Ordering::Release);
+        state.applied[shard].store(record.seq, Ordering::Release);
+    }
+
+    /// Re-syncs every shard of a stale copy from its primary, then marks it live again (unless
+    /// it overflowed again meanwhile, in which case the next step starts over).
+    fn resync_copy(&self, copy: usize) {
+        let state = &self.replication.copies[copy];
+        state.set_health(Health::Syncing);
+        for shard in 0..self.slots.len() {
+            // A failed copy of a shard stays out until it is recovered.
+            if self.slots[shard].failed.load(Ordering::Acquire) & (1 << copy) == 0 {
+                self.resync_shard(copy, shard);
+            }
+            // Keep the queue moving so it does not overflow while we copy.
+            while let Some(record) = state.queue.pop() {
+                self.apply_record(copy, record);
+            }
+            if state.health() == Health::Stale {
+                return;
+            }
+        }
+        if state.health() == Health::Syncing {
+            state.set_health(Health::Live);
+        }
+        self.replication.wake_waiters();
+    }
+
+    /// Replaces this copy of `shard` with a snapshot of its primary, taken inside the writer
+    /// section, and clears the copy's failed mark (it rejoins as a replica).
+    pub(crate) fn resync_shard(&self, copy: usize, shard: usize) {
+        let slot = &self.slots[shard];
+        let state = &self.replication.copies[copy];
+        let seq = lock(&slot.writer);
+        let primary = slot.primary.load(Ordering::Acquire);
+        if primary == copy {
+            return;
+        }
+        let mut entries = Vec::with_capacity(slot.copies[primary].len());
+        slot.copies[primary].for_each(|key, entry| {
+            entries.push((
+                Box::<[u8]>::from(key),
+                entry.value.clone(),
+                entry.version,
+                entry.deadline,
+            ))
+        });
+        let target = &slot.copies[copy];
+        target.clear();
+        for (key, value, version, deadline) in entries {
+            target.upsert(&key, |_| Entry::new(value.clone(), version, deadline));
+        }
+        state.applied[shard].store(*seq, Ordering::Release);
+        slot.failed.fetch_and(!(1u64 << copy), Ordering::AcqRel);
+        drop(seq);
+    }
+
+    /// Reads `key` from copy `copy` of its shard, whatever that copy's role (tests and models
+    /// compare replicas with primaries through this).
+    pub fn read_copy(
+        &self,
+        copy: usize,
+        key: &[u8],
+    ) -> Option<(bytes::Bytes, u64, crate::clock::Tick)> {
+        let slot = &self.slots[self.shard_of(key)];
+        slot.copies[copy].read(key, |e| e.map(|e| (e.value.clone(), e.version, e.deadline)))
+    }
+
+    /// Every entry of copy `copy` of `shard`, sorted by key (tests compare copies with this).
+    pub fn copy_contents(&self, copy: usize, shard: usize) -> Vec<(Vec<u8>, bytes::Bytes, u64)> {
+        let mut out = Vec::new();
+        self.slots[shard].copies[copy]
+            .for_each(|k, e| out.push((k.to_vec(), e.value.clone(), e.version)));
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+/// The running apply threads, one per copy; stops them when dropped.
+#[cfg(not(shardkv_loom))]
+pub struct ApplyThreads {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handles: Vec<std::thread::JoinHandle<()>>,
+}
+
+#[cfg(not(shardkv_loom))]
+impl ApplyThreads {
+    /// Starts one apply thread per copy of `store` (none without replicas).
+    pub fn start<S: Shard>(
+        store: std::sync::Arc<ShardedStore<S>>,
+    ) -> std::io::Result<ApplyThreads> {
+        use std::sync::atomic::AtomicBool;
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::new();
+        if store.replicas() > 0 {
+            for copy in 0..store.replication.copies.len() {
+                let store = store.clone();
+                let stop = stop.clone();
+                let handle = std::thread::Builder::new()
+                    .name(format!("shardkv-apply-{copy}"))
+                    .spawn(move || apply_loop(&store, copy, &stop))?;
+                handles.push(handle);
+            }
+        }
+        Ok(ApplyThreads { stop, handles })
+    }
+}
+
+#[cfg(not(shardkv_loom))]
+fn apply_loop<S: Shard>(
+    store: &ShardedStore<S>,
+    copy: usize,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    let state = &store.replication.copies[copy];
+    let _ = state.thread.set(std::thread::current());
+    while !stop.load(Ordering::Acquire) {
+        if store.apply_pending(copy, 4096) > 0 {
+            continue;
+        }
+        // Announce the nap, then look once more: a writer that pushed before seeing
+        // `sleeping` is caught by this check, one that pushed after it unparks us.
+        state.sleeping.store(true, Ordering::SeqCst);
+        let idle = state.queue.is_empty()
+            && state.health() != Health::Stale
+            && !state
+                .resync_requested
+                .iter()
+                .any(|r| r.load(Ordering::Acquire));
+        if idle {
+            std::thread::park_timeout(std::time::Duration::from_millis(5));
+        }
+        state.sleeping.store(false, Ordering::SeqCst);
+    }
+}
+
+#[cfg(not(shardkv_loom))]
+impl Drop for ApplyThreads {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        for handle in self.handles.drain(..) {
+            handle.thread().unpark();
+            let _ = handle.join();
+        }
+    }
+}
