@@ -428,3 +428,103 @@ fn bad_cli_arguments_are_refused_with_a_message() {
     }
     assert!(help.contains("[default: 127.0.0.1:8080]"));
 }
+
+#[test]
+fn replicas_ack_all_failover_and_recovery_over_http() {
+    let s = Server::start(&["--replicas", "2", "--shards", "4"]);
+    let c = client();
+    for i in 0..100 {
+        let (status, _) = get(&c, &s, &format!("/set?key=k{i}&value=v{i}&ack=all"));
+        assert_eq!(status, StatusCode::OK);
+    }
+    let r = c
+        .put(s.url("/v1/kv/rest?ack=all"))
+        .body("r")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let dash: Value = serde_json::from_slice(&get(&c, &s, "/dashboard").1).unwrap();
+    assert_eq!(dash["numReplicas"], 2);
+    let replicas = dash["replicas"].as_array().unwrap();
+    assert_eq!(replicas.len(), 3, "the primary copy and two replicas");
+    assert!(replicas.iter().all(|r| r["state"] == "live"));
+    // Fail every shard's primary: every acknowledged write is still readable.
+    for shard in 0..4 {
+        let r: Value = c
+            .post(s.url(&format!("/admin/shards/{shard}/fail")))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(r["failed"], 0);
+        assert_ne!(r["primary"], 0);
+    }
+    for i in 0..100 {
+        assert_eq!(
+            get(&c, &s, &format!("/get?key=k{i}")).1,
+            format!("v{i}").into_bytes()
+        );
+    }
+    // Writes keep working on the promoted copies; recovery brings the old primaries back.
+    assert_eq!(
+        get(&c, &s, "/set?key=after&value=1&ack=all").0,
+        StatusCode::OK
+    );
+    for shard in 0..4 {
+        let r = c
+            .post(s.url(&format!("/admin/shards/{shard}/recover")))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let dash: Value = serde_json::from_slice(&get(&c, &s, "/dashboard").1).unwrap();
+    assert!(dash["shards"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["failed"] == false));
+    // Refusals: unknown shard, nothing to recover, wrong method, bad id.
+    let r = c.post(s.url("/admin/shards/9/fail")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = c.post(s.url("/admin/shards/0/recover")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let r = c.get(s.url("/admin/shards/0/fail")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let r = c.post(s.url("/admin/shards/x/fail")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (_, metrics) = get(&c, &s, "/metrics");
+    assert!(String::from_utf8(metrics)
+        .unwrap()
+        .contains("shardkv_replica_lag_ops{copy=\"1\"}"));
+}
+
+#[test]
+fn admin_routes_need_the_token_when_one_is_set() {
+    let s = Server::start(&["--replicas", "1", "--admin-token", "s3cret"]);
+    let c = client();
+    let r = c.post(s.url("/admin/shards/0/fail")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c
+        .post(s.url("/admin/shards/0/fail"))
+        .header("authorization", "Bearer wrong")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c
+        .post(s.url("/admin/shards/0/fail"))
+        .header("authorization", "Bearer s3cret")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[test]
+fn failover_without_replicas_is_a_clear_conflict() {
+    let s = Server::start(&[]);
+    let c = client();
+    get(&c, &s, "/set?key=a&value=1");
+    let r = c.post(s.url("/admin/shards/0/fail")).send().unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(error_of(&r.bytes().unwrap()).contains("--replicas"));
+    assert_eq!(get(&c, &s, "/get?key=a").1, b"1");
+}

@@ -60,7 +60,10 @@ fn expire_vs_overwrite(broken: bool) {
         let new_version = writer.join().unwrap();
         expiry.join().unwrap();
 
-        let found = store.get(b"k").found().expect("the newer write was removed");
+        let found = store
+            .get(b"k")
+            .found()
+            .expect("the newer write was removed");
         assert_eq!(found.version, new_version);
         assert_eq!(&found.value[..], b"new");
     });

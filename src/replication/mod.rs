@@ -42,6 +42,7 @@ use crate::clock::Tick;
 use crate::store::{Shard, ShardedStore};
 use crate::sync::{lock, AtomicBool, AtomicU64, AtomicU8, BoundedQueue, Mutex, Ordering};
 
+#[cfg(not(shardkv_loom))]
 pub use apply::ApplyThreads;
 pub use failover::FailoverError;
 
@@ -121,6 +122,7 @@ pub struct CopyState {
     /// Per shard: a request to re-sync this copy of the shard (recovery after a failure).
     pub(crate) resync_requested: Box<[AtomicBool]>,
     /// Whether the apply thread is (about to be) parked.
+    #[cfg(not(shardkv_loom))]
     pub(crate) sleeping: AtomicBool,
     #[cfg(not(shardkv_loom))]
     pub(crate) thread: std::sync::OnceLock<std::thread::Thread>,
@@ -134,6 +136,7 @@ impl CopyState {
             applied: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             applied_tick: AtomicU64::new(0),
             resync_requested: (0..shards).map(|_| AtomicBool::new(false)).collect(),
+            #[cfg(not(shardkv_loom))]
             sleeping: AtomicBool::new(false),
             #[cfg(not(shardkv_loom))]
             thread: std::sync::OnceLock::new(),

@@ -1,0 +1,266 @@
+//! Replication through the real store and apply threads: replicas converge to the primary
+//! exactly, a replica that overflows its queue re-syncs, and acknowledged writes survive a
+//! failover.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use shardkv::clock::Clock;
+use shardkv::replication::{ApplyThreads, Health};
+use shardkv::store::{Condition, LockFreeShard, RwLockShard, Shard, ShardedStore, StoreConfig};
+
+fn store<S: Shard>(replicas: usize, queue: usize) -> Arc<ShardedStore<S>> {
+    let (clock, _hand) = Clock::manual(0);
+    Arc::new(ShardedStore::new(
+        StoreConfig {
+            shards: 8,
+            replicas,
+            replica_queue_capacity: queue,
+            ..StoreConfig::default()
+        },
+        clock,
+    ))
+}
+
+/// Waits until every copy is live and has applied everything, then checks each copy of each
+/// shard equals the primary, entry by entry (key, value, version).
+fn assert_converged<S: Shard>(store: &ShardedStore<S>) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let caught_up = (0..store.shard_count())
+            .all(|s| store.is_replicated(s, store.shard_seq(s)))
+            && store
+                .copy_reports()
+                .iter()
+                .all(|r| r.health == Health::Live && r.lag_ops == 0);
+        if caught_up {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replicas did not catch up: {:?}",
+            store.copy_reports()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for shard in 0..store.shard_count() {
+        let primary = store.primary_of(shard);
+        let expected = store.copy_contents(primary, shard);
+        for copy in 0..=store.replicas() {
+            if copy == primary || store.failed_copies(shard) & (1 << copy) != 0 {
+                continue;
+            }
+            let got = store.copy_contents(copy, shard);
+            assert_eq!(
+                got.len(),
+                expected.len(),
+                "copy {copy} of shard {shard}: entry count"
+            );
+            assert!(
+                got == expected,
+                "copy {copy} of shard {shard} differs from its primary"
+            );
+        }
+    }
+}
+
+fn load<S: Shard>(store: &Arc<ShardedStore<S>>, threads: usize, ops: usize) {
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut x = t as u64 * 0x9E37_79B9 + 7;
+                for i in 0..ops {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let key = format!("k{}", x % 5_000);
+                    match x % 10 {
+                        0..=6 => {
+                            let ttl = (x % 4 == 0).then(|| Duration::from_secs(3600));
+                            store
+                                .set(
+                                    key.as_bytes(),
+                                    Bytes::from(format!("{t}-{i}")),
+                                    ttl,
+                                    Condition::Always,
+                                )
+                                .unwrap();
+                        }
+                        _ => {
+                            store.delete(key.as_bytes()).unwrap();
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    handles.into_iter().for_each(|h| h.join().unwrap());
+}
+
+#[test]
+fn lockfree_replicas_equal_the_primary_after_1m_concurrent_writes() {
+    let store = store::<LockFreeShard>(2, 1 << 16);
+    let _apply = ApplyThreads::start(store.clone()).unwrap();
+    load(&store, 4, 250_000);
+    // Four writers on two cores can outrun the apply threads and overflow a queue; whether
+    // or not that happened, the replicas end equal to the primaries.
+    assert_converged(&store);
+}
+
+#[test]
+fn rwlock_replicas_equal_the_primary_after_concurrent_writes() {
+    let store = store::<RwLockShard>(1, 1 << 16);
+    let _apply = ApplyThreads::start(store.clone()).unwrap();
+    load(&store, 4, 50_000);
+    assert_converged(&store);
+}
+
+#[test]
+fn a_replica_whose_queue_overflows_resyncs_and_converges() {
+    // A queue of 16 records cannot keep up with four writers: the replica goes stale, re-syncs
+    // from the primaries, and still ends equal to them.
+    let store = store::<LockFreeShard>(1, 16);
+    let _apply = ApplyThreads::start(store.clone()).unwrap();
+    load(&store, 4, 50_000);
+    assert!(
+        store.stats().replica_overflows.get() > 0,
+        "the queue never overflowed"
+    );
+    assert_converged(&store);
+}
+
+#[test]
+fn acknowledged_writes_survive_failover_under_load() {
+    let store = store::<LockFreeShard>(2, 1 << 16);
+    let _apply = ApplyThreads::start(store.clone()).unwrap();
+    // Background load on every shard while we fail primaries.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let noise = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let key = format!("noise{}", i % 1000);
+                store
+                    .set(
+                        key.as_bytes(),
+                        Bytes::from_static(b"n"),
+                        None,
+                        Condition::Always,
+                    )
+                    .unwrap();
+                i += 1;
+            }
+        })
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut acked = Vec::new();
+    for i in 0..2_000 {
+        let key = format!("acked{i}");
+        let version = store
+            .set(
+                key.as_bytes(),
+                Bytes::from(key.clone()),
+                None,
+                Condition::Always,
+            )
+            .unwrap();
+        let shard = store.shard_of(key.as_bytes());
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), store.acked(shard, version))
+                .await
+                .expect("ack=all timed out")
+        });
+        acked.push(key);
+        if i % 250 == 0 {
+            let shard = (i / 250) % store.shard_count();
+            let before = store.primary_of(shard);
+            let after = store.fail_primary(shard).unwrap();
+            assert_ne!(before, after);
+            // Every acknowledged write is readable right after the failover.
+            for key in &acked {
+                let found = store.get(key.as_bytes()).found();
+                assert_eq!(
+                    found.map(|f| f.value),
+                    Some(Bytes::from(key.clone())),
+                    "{key} lost"
+                );
+            }
+            store.request_recovery(shard).unwrap();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while store.failed_copies(shard) != 0 {
+                assert!(Instant::now() < deadline, "recovery did not finish");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    noise.join().unwrap();
+    assert_converged(&store);
+}
+
+#[test]
+fn failover_without_a_replica_is_refused_and_changes_nothing() {
+    let store = store::<LockFreeShard>(0, 16);
+    store
+        .set(b"k", Bytes::from_static(b"v"), None, Condition::Always)
+        .unwrap();
+    let shard = store.shard_of(b"k");
+    let err = store.fail_primary(shard).unwrap_err();
+    assert!(err.to_string().contains("no live replica"), "{err}");
+    assert_eq!(store.primary_of(shard), 0);
+    assert_eq!(
+        store.get(b"k").found().unwrap().value,
+        Bytes::from_static(b"v")
+    );
+    assert!(store.request_recovery(shard).is_err());
+    assert!(store.fail_primary(99).is_err());
+}
+
+#[test]
+fn expiry_is_replicated_and_keeps_working_after_failover() {
+    let (clock, hand) = Clock::manual(0);
+    let store = Arc::new(ShardedStore::<LockFreeShard>::new(
+        StoreConfig {
+            shards: 2,
+            replicas: 1,
+            ..StoreConfig::default()
+        },
+        clock,
+    ));
+    let _apply = ApplyThreads::start(store.clone()).unwrap();
+    let mut expirer = shardkv::expiry::Expirer::new(store.clone());
+    for i in 0..100 {
+        let ttl = Duration::from_millis(if i < 50 { 10 } else { 1_000 });
+        store
+            .set(
+                format!("k{i}").as_bytes(),
+                Bytes::from_static(b"v"),
+                Some(ttl),
+                Condition::Always,
+            )
+            .unwrap();
+    }
+    expirer.step();
+    hand.advance(10);
+    expirer.step();
+    assert_eq!(store.len(), 50);
+    assert_converged(&store); // the replicas removed the expired keys too
+                              // Fail both shards over to the replica; the wheel keeps expiring on the new primaries.
+    for shard in 0..2 {
+        store.fail_primary(shard).unwrap();
+    }
+    expirer.step();
+    hand.advance(990);
+    expirer.step();
+    assert_eq!(
+        store.len(),
+        0,
+        "keys outlived their TTL on the promoted replica"
+    );
+}
