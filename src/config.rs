@@ -26,6 +26,17 @@ pub enum AckMode {
     All,
 }
 
+/// When the log is synced to disk (Redis's appendfsync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FsyncArg {
+    /// Before acknowledging each write (group commit: concurrent writes share a sync).
+    Always,
+    /// About once a second: a power loss loses at most about a second.
+    Everysec,
+    /// Never; the OS writes back when it likes.
+    No,
+}
+
 /// shardkv: a sharded, TTL-aware in-memory key-value server over HTTP.
 #[derive(Debug, Clone, Parser)]
 #[command(version, about, long_about = None)]
@@ -55,6 +66,14 @@ pub struct Config {
     /// it they answer loopback clients only.
     #[arg(long)]
     pub admin_token: Option<String>,
+
+    /// Directory for the append-only log and snapshots; turns persistence on (off by default).
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
+
+    /// When the log is synced to disk (with --data-dir).
+    #[arg(long, value_enum, default_value_t = FsyncArg::Everysec)]
+    pub fsync: FsyncArg,
 
     /// Longest key accepted, in bytes.
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(1..=1_048_576))]

@@ -18,6 +18,8 @@ pub mod duration;
 pub mod expiry;
 #[cfg(feature = "server")]
 pub mod http;
+#[cfg(not(shardkv_loom))]
+pub mod persistence;
 pub mod replication;
 #[cfg(feature = "server")]
 pub mod server;

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
-use crate::config::{AckMode, Config, StoreKind};
+use crate::config::{AckMode, Config, FsyncArg, StoreKind};
 use crate::expiry::ExpiryThread;
 use crate::http::{self, AppState, HttpLimits};
+use crate::persistence::{recovery, FsyncMode, LogThread, PersistenceError};
 use crate::replication::ApplyThreads;
 use crate::store::{
     default_shard_count, LockFreeShard, RwLockShard, Shard, ShardedStore, StoreConfig,
@@ -40,6 +41,10 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
     let store = Arc::new(ShardedStore::<S>::new(store_config, Clock::coarse()));
     let expiry = ExpiryThread::start(store.clone())?;
     let apply = ApplyThreads::start(store.clone())?;
+    let log = match &config.data_dir {
+        None => None,
+        Some(dir) => Some(open_data_dir(&store, dir, config.fsync).map_err(std::io::Error::other)?),
+    };
     let limits = HttpLimits {
         // A value, percent-encoded in a form body at worst 3 bytes per byte, plus the rest.
         max_body_bytes: (config.max_value_bytes as usize)
@@ -73,6 +78,8 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
             shards = store.shard_count(),
             replicas = config.replicas,
             ack = ?config.ack,
+            data_dir = ?config.data_dir,
+            fsync = ?config.fsync,
             max_key_bytes = config.max_key_bytes,
             max_value_bytes = config.max_value_bytes,
             workers = config.workers.map_or_else(|| "cores".to_string(), |w| w.to_string()),
@@ -83,9 +90,42 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         tracing::info!("shut down");
         Ok::<_, std::io::Error>(())
     })?;
+    // The log last sees every write, then syncs and stops.
+    drop(log);
     drop(apply);
     drop(expiry);
     Ok(())
+}
+
+/// Loads what `dir` holds, then starts the log thread (which begins with a snapshot).
+fn open_data_dir<S: Shard>(
+    store: &Arc<ShardedStore<S>>,
+    dir: &std::path::Path,
+    fsync: FsyncArg,
+) -> Result<LogThread, PersistenceError> {
+    let report = recovery::recover(dir, store)?;
+    tracing::info!(
+        dir = %dir.display(),
+        keys = report.keys,
+        records = report.records,
+        expired_while_down = report.expired,
+        torn_tails = report.torn.len(),
+        "loaded {} keys in {:.3}s",
+        report.keys,
+        report.elapsed.as_secs_f64(),
+    );
+    let mode = match fsync {
+        FsyncArg::Always => FsyncMode::Always,
+        FsyncArg::Everysec => FsyncMode::EverySec,
+        FsyncArg::No => FsyncMode::No,
+    };
+    LogThread::start(
+        store.clone(),
+        dir.to_path_buf(),
+        report.next_gen,
+        mode,
+        1 << 20,
+    )
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -106,6 +106,13 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
             "total": stats.connections_total.get(),
         },
         "replicas": replicas,
+        "persistence": store.log_sink().map(|log| serde_json::json!({
+            "fsync": format!("{:?}", log.fsync),
+            "generation": log.generation.load(Ordering::Relaxed),
+            "queueDepth": log.queue_depth(),
+            "snapshots": log.snapshots.load(Ordering::Relaxed),
+            "overflows": log.overflows.load(Ordering::Relaxed),
+        })),
         "replicaOverflows": store.stats().replica_overflows.get(),
     });
     json(StatusCode::OK, &body)

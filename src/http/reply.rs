@@ -93,6 +93,18 @@ pub enum ApiError {
         /// The timeout.
         secs: u64,
     },
+    /// An `--fsync always` write did not reach the disk in time.
+    #[error("the write is applied in memory but was not confirmed on disk within {secs}s")]
+    NotDurable {
+        /// The timeout.
+        secs: u64,
+    },
+    /// A persistence route was called without `--data-dir`.
+    #[error("persistence is off: start the server with --data-dir DIR")]
+    NoPersistence,
+    /// A snapshot could not be written.
+    #[error("snapshot failed: {0}")]
+    SnapshotFailed(String),
     /// A failover or recovery request was refused.
     #[error(transparent)]
     Failover(#[from] crate::replication::FailoverError),
@@ -116,7 +128,11 @@ impl ApiError {
             ApiError::NotFound | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::AckTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::AckTimeout { .. } | ApiError::NotDurable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::NoPersistence => StatusCode::CONFLICT,
+            ApiError::SnapshotFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Failover(FailoverError::NoSuchShard { .. }) => StatusCode::NOT_FOUND,
             ApiError::Failover(FailoverError::DrainTimeout { .. }) => {
                 StatusCode::SERVICE_UNAVAILABLE

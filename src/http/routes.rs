@@ -23,6 +23,7 @@ use super::stats::OpKind;
 use super::AppState;
 use crate::clock::{Tick, NEVER, TICK};
 use crate::duration::parse_ttl;
+use crate::persistence::FsyncMode;
 use crate::store::{Condition, Found, Lookup, Shard};
 
 static NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
@@ -120,6 +121,9 @@ async fn dispatch<S: Shard>(
             _ => (OpKind::Other, not_allowed(&method, "GET, HEAD")),
         },
         _ => {
+            if path == "/admin/snapshot" {
+                return (OpKind::Other, admin_snapshot(state, peer, &req).await);
+            }
             if let Some(rest) = path.strip_prefix("/admin/shards/") {
                 return (OpKind::Other, admin_shard(state, peer, &req, rest).await);
             }
@@ -209,6 +213,15 @@ async fn await_ack<S: Shard>(
     version: u64,
     all: bool,
 ) -> Result<(), ApiError> {
+    if let Some(log) = state.store.log_sink() {
+        if log.fsync == FsyncMode::Always {
+            tokio::time::timeout(ACK_TIMEOUT, log.durable(shard, version))
+                .await
+                .map_err(|_| ApiError::NotDurable {
+                    secs: ACK_TIMEOUT.as_secs(),
+                })?;
+        }
+    }
     if !all || state.store.replicas() == 0 {
         return Ok(());
     }
@@ -306,20 +319,7 @@ async fn rest<S: Shard>(
             (OpKind::GetHit, result)
         }
         Method::PUT => (OpKind::Set, rest_put(state, req, key).await),
-        Method::DELETE => {
-            let result = state
-                .store
-                .delete(&key)
-                .map_err(ApiError::from)
-                .and_then(|existed| {
-                    if existed {
-                        Ok(empty(StatusCode::NO_CONTENT))
-                    } else {
-                        Err(ApiError::NotFound)
-                    }
-                });
-            (OpKind::Delete, result)
-        }
+        Method::DELETE => (OpKind::Delete, rest_delete(state, &req, &key).await),
         _ => (
             OpKind::Other,
             not_allowed(&method, "GET, HEAD, PUT, DELETE"),
@@ -345,6 +345,23 @@ async fn rest_put<S: Shard>(
     let mut reply = empty(StatusCode::NO_CONTENT);
     reply.headers_mut().insert(ETAG, etag(version));
     Ok(reply)
+}
+
+/// `DELETE /v1/kv/{key}`: 204, or 404 when absent.
+async fn rest_delete<S: Shard>(
+    state: &AppState<S>,
+    req: &Request<Incoming>,
+    key: &[u8],
+) -> Result<Reply, ApiError> {
+    let params = Params::parse(req.uri().query().unwrap_or("").as_bytes())?;
+    let all = ack_param(state, params.ack.as_deref())?;
+    if !state.store.delete(key)? {
+        return Err(ApiError::NotFound);
+    }
+    // The shard's sequence number now is at least the delete's own: waiting for it is safe.
+    let shard = state.store.shard_of(key);
+    await_ack(state, shard, state.store.shard_seq(shard), all).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
 }
 
 /// `If-Match: "<version>"` and `If-None-Match: *`.
@@ -503,4 +520,27 @@ fn authorize_admin<S: Shard>(
         None if peer.ip().is_loopback() => Ok(()),
         None => Err(ApiError::Forbidden),
     }
+}
+
+/// `POST /admin/snapshot`: writes a snapshot now and answers with its path.
+async fn admin_snapshot<S: Shard>(
+    state: &AppState<S>,
+    peer: SocketAddr,
+    req: &Request<Incoming>,
+) -> Result<Reply, ApiError> {
+    if req.method() != Method::POST {
+        return not_allowed(req.method(), "POST");
+    }
+    authorize_admin(state, peer, req)?;
+    let log = state.store.log_sink().ok_or(ApiError::NoPersistence)?;
+    let done = log.request_snapshot();
+    let result = tokio::task::spawn_blocking(move || done.recv_timeout(Duration::from_secs(600)))
+        .await
+        .map_err(|e| ApiError::SnapshotFailed(e.to_string()))?
+        .map_err(|_| ApiError::SnapshotFailed("timed out".into()))?;
+    let path = result.map_err(ApiError::SnapshotFailed)?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "path": path.display().to_string() }),
+    ))
 }

@@ -50,7 +50,7 @@ pub use rwlock::RwLockShard;
 use crate::clock::{Clock, Tick, NEVER};
 use crate::counter::StripedCounter;
 use crate::replication::{Op, Replication, MAX_REPLICAS};
-use crate::sync::{lock, AtomicBool, AtomicU64, AtomicUsize, BoundedQueue, Mutex, Ordering};
+use crate::sync::{lock, Arc, AtomicBool, AtomicU64, AtomicUsize, BoundedQueue, Mutex, Ordering};
 
 /// One shard's map. Both implementations sit behind this trait so the store, the benches and
 /// the server can swap them.
@@ -276,6 +276,9 @@ pub struct ShardedStore<S: Shard> {
     timers: BoundedQueue<TimerRequest>,
     pub(crate) stats: StoreStats,
     pub(crate) replication: Replication,
+    /// The append-only log, once persistence is on.
+    #[cfg(not(shardkv_loom))]
+    pub(crate) log: std::sync::OnceLock<Arc<crate::persistence::LogSink>>,
     #[cfg(shardkv_loom)]
     broken_expiry_check: AtomicBool,
 }
@@ -312,6 +315,8 @@ impl<S: Shard> ShardedStore<S> {
             },
             stats: StoreStats::default(),
             replication: Replication::new(replicas + 1, shards, config.replica_queue_capacity),
+            #[cfg(not(shardkv_loom))]
+            log: std::sync::OnceLock::new(),
             #[cfg(shardkv_loom)]
             broken_expiry_check: AtomicBool::new(false),
         }
@@ -399,6 +404,17 @@ impl<S: Shard> ShardedStore<S> {
             Some(ttl) if ttl.is_zero() => return Err(StoreError::TtlNotPositive),
             Some(ttl) => self.clock.deadline_after(ttl),
         };
+        self.write(key, value, deadline, condition)
+    }
+
+    /// The writer section of a set, after validation.
+    fn write(
+        &self,
+        key: &[u8],
+        value: Bytes,
+        deadline: Tick,
+        condition: Condition,
+    ) -> Result<u64, StoreError> {
         let shard = self.shard_of(key);
         let slot = &self.slots[shard];
         let now = self.clock.now();
@@ -440,8 +456,7 @@ impl<S: Shard> ShardedStore<S> {
         if deadline != NEVER && timer_at != inherited {
             self.request_timer(shard, key, timer_at);
         }
-        slot.last_seq.store(version, Ordering::Release);
-        self.replicate(shard, version, || Op::Set {
+        self.publish(shard, version, || Op::Set {
             key: key.into(),
             value: value.clone(),
             deadline,
@@ -454,12 +469,17 @@ impl<S: Shard> ShardedStore<S> {
     /// too, but reported as absent, as Redis `DEL` does).
     pub fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {
         self.validate_key(key)?;
+        Ok(self.remove(key))
+    }
+
+    /// The writer section of a delete, after validation.
+    fn remove(&self, key: &[u8]) -> bool {
         let shard = self.shard_of(key);
         let slot = &self.slots[shard];
         let now = self.clock.now();
         let mut seq = lock(&slot.writer);
         let Some(old) = slot.primary_map().remove(key) else {
-            return Ok(false);
+            return false;
         };
         *seq += 1;
         if old.deadline != NEVER {
@@ -467,13 +487,67 @@ impl<S: Shard> ShardedStore<S> {
         }
         self.record_removal(shard, *seq, key);
         drop(seq);
-        Ok(old.deadline > now)
+        old.deadline > now
     }
 
     /// Publishes a removal that took sequence number `seq` (inside the writer section).
     fn record_removal(&self, shard: usize, seq: u64, key: &[u8]) {
+        self.publish(shard, seq, || Op::Remove { key: key.into() });
+    }
+
+    /// Hands the write that took `seq` in `shard` to its consumers, in sequence order (inside
+    /// the writer section): the published sequence number, the replicas and the log.
+    fn publish(&self, shard: usize, seq: u64, op: impl Fn() -> Op) {
         self.slots[shard].last_seq.store(seq, Ordering::Release);
-        self.replicate(shard, seq, || Op::Remove { key: key.into() });
+        self.replicate(shard, seq, &op);
+        #[cfg(not(shardkv_loom))]
+        if let Some(log) = self.log.get() {
+            log.append(shard, seq, op());
+        }
+    }
+
+    /// Loads one record from disk at start-up: a set with its absolute deadline (a deadline
+    /// already passed removes the key), or a removal. Bypasses the size limits (what was stored
+    /// stays loadable if the limits shrink) and takes a fresh version, above every version on
+    /// disk once [`ShardedStore::raise_versions`] has run.
+    pub fn restore(&self, key: &[u8], set: Option<(Bytes, Tick)>) {
+        match set {
+            Some((value, deadline)) if deadline > self.clock.now() => {
+                // Condition::Always cannot fail.
+                let _ = self.write(key, value, deadline, Condition::Always);
+            }
+            _ => {
+                self.remove(key);
+            }
+        }
+    }
+
+    /// A copy of `shard`'s entries (key, value, version, deadline) and its sequence number,
+    /// taken inside the writer section so the two match (snapshots).
+    pub fn snapshot_shard(&self, shard: usize) -> (Vec<(Box<[u8]>, Bytes, u64, Tick)>, u64) {
+        let slot = &self.slots[shard];
+        let seq = lock(&slot.writer);
+        let mut entries = Vec::with_capacity(slot.primary_map().len());
+        slot.primary_map().for_each(|key, e| {
+            entries.push((
+                Box::<[u8]>::from(key),
+                e.value.clone(),
+                e.version,
+                e.deadline,
+            ))
+        });
+        let seq = *seq;
+        (entries, seq)
+    }
+
+    /// Makes every shard's next version greater than `floor` (start-up, before restoring), so
+    /// versions never repeat across a restart and a stale `ETag` can never match again.
+    pub fn raise_versions(&self, floor: u64) {
+        for slot in self.slots.iter() {
+            let mut seq = lock(&slot.writer);
+            *seq = (*seq).max(floor);
+            slot.last_seq.store(*seq, Ordering::Release);
+        }
     }
 
     fn request_timer(&self, shard: usize, key: &[u8], at: Tick) {
@@ -573,6 +647,12 @@ impl<S: Shard> ShardedStore<S> {
             }
         }
         true
+    }
+
+    /// The append-only log, when persistence is on.
+    #[cfg(not(shardkv_loom))]
+    pub fn log_sink(&self) -> Option<&Arc<crate::persistence::LogSink>> {
+        self.log.get()
     }
 
     /// Number of shards.
