@@ -110,6 +110,9 @@ impl Drop for LogThread {
 
 type SnapshotResult = Result<(u64, PathBuf, Vec<u64>), String>;
 
+/// Where a snapshot's path (or failure) is sent to a `POST /admin/snapshot` caller.
+type SnapshotReply = std::sync::mpsc::Sender<Result<PathBuf, String>>;
+
 struct Writer<S: Shard> {
     store: Arc<ShardedStore<S>>,
     sink: Arc<LogSink>,
@@ -126,10 +129,7 @@ struct Writer<S: Shard> {
     written: Vec<u64>,
     /// Progress is held until the pending snapshot lands (records were dropped).
     hold: bool,
-    snapshot: Option<(
-        JoinHandle<SnapshotResult>,
-        Vec<std::sync::mpsc::Sender<Result<PathBuf, String>>>,
-    )>,
+    snapshot: Option<(JoinHandle<SnapshotResult>, Vec<SnapshotReply>)>,
     buf: Vec<u8>,
 }
 
@@ -224,11 +224,7 @@ impl<S: Shard> Writer<S> {
     }
 
     fn expires_ms(&self, deadline: Tick) -> u64 {
-        if deadline == NEVER {
-            0
-        } else {
-            self.wall_origin_ms.saturating_add(deadline).max(1)
-        }
+        expires_ms(self.wall_origin_ms, deadline)
     }
 
     fn sync_if_due(&mut self, wrote: bool) {
@@ -280,7 +276,7 @@ impl<S: Shard> Writer<S> {
         }
     }
 
-    fn start_snapshot(&mut self, requests: Vec<std::sync::mpsc::Sender<Result<PathBuf, String>>>) {
+    fn start_snapshot(&mut self, requests: Vec<SnapshotReply>) {
         let store = self.store.clone();
         let dir = self.dir.clone();
         let gen = self.gen;
@@ -309,11 +305,7 @@ impl<S: Shard> Writer<S> {
         self.land_snapshot(result, requests);
     }
 
-    fn land_snapshot(
-        &mut self,
-        result: SnapshotResult,
-        requests: Vec<std::sync::mpsc::Sender<Result<PathBuf, String>>>,
-    ) {
+    fn land_snapshot(&mut self, result: SnapshotResult, requests: Vec<SnapshotReply>) {
         match result {
             Ok((gen, path, seqs)) => {
                 for (shard, &seq) in seqs.iter().enumerate() {
@@ -402,21 +394,17 @@ fn write_snapshot<S: Shard>(
     for shard in 0..shards {
         let (entries, seq) = store.snapshot_shard(shard);
         header.seqs[shard] = seq;
-        for (key, value, version, deadline) in entries {
-            if deadline <= now {
+        for e in entries {
+            if e.deadline <= now {
                 continue;
             }
-            let expires = if deadline == NEVER {
-                0
-            } else {
-                wall_origin_ms.saturating_add(deadline).max(1)
-            };
+            let expires = expires_ms(wall_origin_ms, e.deadline);
             encode_record(
                 &mut buf,
                 shard as u32,
-                version,
-                &key,
-                Some((expires, &value)),
+                e.version,
+                &e.key,
+                Some((expires, &e.value)),
             );
             if buf.len() >= 1 << 20 {
                 out.write_all(&buf).map_err(io_err(&tmp))?;
@@ -450,6 +438,15 @@ fn remove_older_generations(dir: &Path, gen: u64) {
         if old {
             let _ = std::fs::remove_file(entry.path());
         }
+    }
+}
+
+/// A deadline tick as Unix milliseconds for the file format (0 = no expiry).
+fn expires_ms(wall_origin_ms: u64, deadline: Tick) -> u64 {
+    if deadline == NEVER {
+        0
+    } else {
+        wall_origin_ms.saturating_add(deadline).max(1)
     }
 }
 

@@ -102,19 +102,13 @@ impl<S: Shard> ShardedStore<S> {
         if primary == copy {
             return;
         }
-        let mut entries = Vec::with_capacity(slot.copies[primary].len());
-        slot.copies[primary].for_each(|key, entry| {
-            entries.push((
-                Box::<[u8]>::from(key),
-                entry.value.clone(),
-                entry.version,
-                entry.deadline,
-            ))
-        });
+        let entries = slot.collect_primary();
         let target = &slot.copies[copy];
         target.clear();
-        for (key, value, version, deadline) in entries {
-            target.upsert(&key, |_| Entry::new(value.clone(), version, deadline));
+        for e in entries {
+            target.upsert(&e.key, |_| {
+                Entry::new(e.value.clone(), e.version, e.deadline)
+            });
         }
         state.applied[shard].store(*seq, Ordering::Release);
         slot.failed.fetch_and(!(1u64 << copy), Ordering::AcqRel);

@@ -245,7 +245,35 @@ pub(crate) struct Slot<S> {
     pub(crate) needs_sweep: AtomicBool,
 }
 
+/// One entry copied out of a shard (snapshots and replica re-syncs).
+#[derive(Debug, Clone)]
+pub struct SnapshotEntry {
+    /// The key.
+    pub key: Box<[u8]>,
+    /// The value.
+    pub value: Bytes,
+    /// The entry's version.
+    pub version: u64,
+    /// The entry's deadline, or [`NEVER`].
+    pub deadline: Tick,
+}
+
 impl<S: Shard> Slot<S> {
+    /// Every entry of the primary copy (call inside the writer section for a consistent copy).
+    pub(crate) fn collect_primary(&self) -> Vec<SnapshotEntry> {
+        let map = self.primary_map();
+        let mut entries = Vec::with_capacity(map.len());
+        map.for_each(|key, e| {
+            entries.push(SnapshotEntry {
+                key: key.into(),
+                value: e.value.clone(),
+                version: e.version,
+                deadline: e.deadline,
+            })
+        });
+        entries
+    }
+
     /// The copy that serves this shard now.
     #[inline]
     pub(crate) fn primary_map(&self) -> &S {
@@ -522,22 +550,12 @@ impl<S: Shard> ShardedStore<S> {
         }
     }
 
-    /// A copy of `shard`'s entries (key, value, version, deadline) and its sequence number,
-    /// taken inside the writer section so the two match (snapshots).
-    pub fn snapshot_shard(&self, shard: usize) -> (Vec<(Box<[u8]>, Bytes, u64, Tick)>, u64) {
+    /// A copy of `shard`'s entries and its sequence number, taken inside the writer section so
+    /// the two match (snapshots).
+    pub fn snapshot_shard(&self, shard: usize) -> (Vec<SnapshotEntry>, u64) {
         let slot = &self.slots[shard];
         let seq = lock(&slot.writer);
-        let mut entries = Vec::with_capacity(slot.primary_map().len());
-        slot.primary_map().for_each(|key, e| {
-            entries.push((
-                Box::<[u8]>::from(key),
-                e.value.clone(),
-                e.version,
-                e.deadline,
-            ))
-        });
-        let seq = *seq;
-        (entries, seq)
+        (slot.collect_primary(), *seq)
     }
 
     /// Makes every shard's next version greater than `floor` (start-up, before restoring), so
