@@ -95,6 +95,20 @@ pub struct Config {
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout_secs: u64,
 
+    /// Seconds a client may take to send a request body before it gets 408.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout_secs: u64,
+
+    /// Largest request head (request line and headers) in bytes; larger gets 431.
+    #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(8192..=16 * 1024 * 1024))]
+    pub max_header_bytes: u64,
+
+    /// Memory the stored data may take, in bytes, all replicas counted (an estimate of keys,
+    /// values and per-entry overhead); writes past it get 507 while reads and deletes keep
+    /// working [default: half of the machine's memory].
+    #[arg(long)]
+    pub max_memory: Option<u64>,
+
     /// Keys to pre-size the shards for (avoids resizes while loading).
     #[arg(long, default_value_t = 0)]
     pub initial_capacity: usize,
@@ -106,6 +120,17 @@ pub struct Config {
     /// Log filter (tracing's env-filter syntax), e.g. info, debug, shardkv=trace.
     #[arg(long, default_value = "info")]
     pub log: String,
+}
+
+/// Half of the machine's memory (`MemTotal` in /proc/meminfo), or 4 GiB where unknown.
+pub fn default_max_memory() -> u64 {
+    let total_kib = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kib| kib.parse::<u64>().ok())
+    });
+    total_kib.map_or(4 << 30, |kib| kib * 1024 / 2)
 }
 
 impl Config {

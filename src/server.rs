@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
-use crate::config::{AckMode, Config, FsyncArg, StoreKind};
+use crate::config::{default_max_memory, AckMode, Config, FsyncArg, StoreKind};
 use crate::expiry::ExpiryThread;
 use crate::http::{self, AppState, HttpLimits};
 use crate::persistence::{recovery, FsyncMode, LogThread, PersistenceError};
@@ -36,6 +36,7 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         max_value_bytes: config.max_value_bytes as usize,
         initial_capacity: config.initial_capacity,
         replicas: config.replicas as usize,
+        max_memory: config.max_memory.unwrap_or_else(default_max_memory),
         ..StoreConfig::default()
     };
     let store = Arc::new(ShardedStore::<S>::new(store_config, Clock::coarse()));
@@ -53,6 +54,8 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         max_batch: config.max_batch as usize,
         max_connections: config.max_connections as usize,
         header_read_timeout: config.header_timeout(),
+        body_timeout: Duration::from_secs(config.body_timeout_secs),
+        max_header_bytes: config.max_header_bytes as usize,
     };
     let state = Arc::new(AppState {
         store: store.clone(),
@@ -80,6 +83,7 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
             ack = ?config.ack,
             data_dir = ?config.data_dir,
             fsync = ?config.fsync,
+            max_memory = store.config().max_memory,
             max_key_bytes = config.max_key_bytes,
             max_value_bytes = config.max_value_bytes,
             workers = config.workers.map_or_else(|| "cores".to_string(), |w| w.to_string()),

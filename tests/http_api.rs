@@ -528,3 +528,68 @@ fn failover_without_replicas_is_a_clear_conflict() {
     assert!(error_of(&r.bytes().unwrap()).contains("--replicas"));
     assert_eq!(get(&c, &s, "/get?key=a").1, b"1");
 }
+
+#[test]
+fn memory_guard_refuses_writes_with_507_and_keeps_reads_and_deletes() {
+    // Room for a few dozen small entries (each counts key + value + 112 bytes of overhead).
+    let s = Server::start(&["--max-memory", "8000"]);
+    let c = client();
+    let mut stored = 0;
+    let refused = loop {
+        let (status, body) = get(&c, &s, &format!("/set?key=k{stored}&value=0123456789"));
+        if status != StatusCode::OK {
+            break (status, body);
+        }
+        stored += 1;
+        assert!(stored < 1_000, "the limit never applied");
+    };
+    assert_eq!(refused.0, StatusCode::INSUFFICIENT_STORAGE);
+    assert!(error_of(&refused.1).contains("--max-memory 8000"));
+    assert!(stored > 10);
+    // Nothing stored was lost; reads and deletes work; a delete makes room again.
+    for i in 0..stored {
+        assert_eq!(get(&c, &s, &format!("/get?key=k{i}")).1, b"0123456789");
+    }
+    let r = c
+        .post(s.url("/v1/mset"))
+        .body(r#"{"items":[{"key":"a","value":"1"},{"key":"b","value":"2"}]}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
+    assert_eq!(
+        get(&c, &s, "/get?key=a").0,
+        StatusCode::NOT_FOUND,
+        "mset wrote part of a batch"
+    );
+    assert_eq!(
+        c.delete(s.url("/v1/kv/k0")).send().unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        get(&c, &s, "/set?key=again&value=0123456789").0,
+        StatusCode::OK
+    );
+}
+
+#[test]
+fn a_body_slower_than_the_timeout_gets_408() {
+    use std::io::{Read, Write};
+    let s = Server::start(&["--body-timeout-secs", "1"]);
+    let mut stream = std::net::TcpStream::connect(s.addr).unwrap();
+    stream
+        .write_all(b"PUT /v1/kv/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+        .unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&answer);
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert_eq!(get(&client(), &s, "/get?key=slow").0, StatusCode::NOT_FOUND);
+}

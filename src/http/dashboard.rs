@@ -80,7 +80,11 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
         "keys": lens.iter().sum::<usize>(),
         "keysWithTtl": store.keys_with_ttl(),
         "uptimeSeconds": state.started.elapsed().as_secs_f64(),
-        "memory": { "rssBytes": rss_bytes() },
+        "memory": {
+            "rssBytes": rss_bytes(),
+            "dataBytesEstimate": store.memory_used(),
+            "maxMemory": store.config().max_memory,
+        },
         "shards": shards,
         "ops": {
             "get": stats.ops(OpKind::GetHit) + stats.ops(OpKind::GetMiss),

@@ -43,6 +43,10 @@ pub struct HttpLimits {
     pub max_connections: usize,
     /// How long a client may take to send its request headers.
     pub header_read_timeout: Duration,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
+    /// hyper's read buffer: the largest request head (line + headers) accepted.
+    pub max_header_bytes: usize,
 }
 
 /// What every request handler can see.
@@ -131,7 +135,8 @@ fn connection_builder(limits: &HttpLimits) -> http1::Builder {
     builder
         .keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes);
     builder
 }
 

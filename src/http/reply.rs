@@ -56,6 +56,12 @@ pub enum ApiError {
         /// The limit.
         limit: usize,
     },
+    /// The client sent its body too slowly.
+    #[error("the request body did not arrive within {secs}s (--body-timeout-secs)")]
+    BodyTimeout {
+        /// The timeout.
+        secs: u64,
+    },
     /// The request body could not be read.
     #[error("could not read the request body: {0}")]
     BodyRead(String),
@@ -124,6 +130,8 @@ impl ApiError {
                 StatusCode::PRECONDITION_FAILED
             }
             ApiError::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Store(StoreError::MemoryFull { .. }) => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::ValueNotUtf8(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,

@@ -24,7 +24,7 @@ use super::AppState;
 use crate::clock::{Tick, NEVER, TICK};
 use crate::duration::parse_ttl;
 use crate::persistence::FsyncMode;
-use crate::store::{Condition, Found, Lookup, Shard};
+use crate::store::{Condition, Found, Lookup, Shard, ENTRY_OVERHEAD};
 
 static NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 static HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
@@ -164,7 +164,13 @@ async fn read_body<S: Shard>(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(ApiError::BodyTooLarge { limit });
     }
-    match Limited::new(req.into_body(), limit).collect().await {
+    let timeout = state.limits.body_timeout;
+    let collected = tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect())
+        .await
+        .map_err(|_| ApiError::BodyTimeout {
+            secs: timeout.as_secs(),
+        })?;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -422,10 +428,14 @@ async fn mset<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Resul
     let encoding = Encoding::from_query(query)?;
     let all = ack_param(state, Params::parse(query)?.ack.as_deref())?;
     let writes = batch::parse_mset(body, encoding, state.limits.max_batch)?;
+    let mut total = 0;
     for write in &writes {
         state.store.validate_key(write.key.as_bytes())?;
         state.store.validate_value_len(write.value.len())?;
+        total += (write.key.len() + write.value.len()) as u64 + ENTRY_OVERHEAD;
     }
+    // All or nothing: refuse the whole batch up front rather than stop half-way at the limit.
+    state.store.check_memory(total)?;
     let written = writes.len();
     // The last version written to each shard: acknowledging it covers the earlier ones.
     let mut last = std::collections::BTreeMap::new();

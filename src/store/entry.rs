@@ -65,6 +65,7 @@ impl Entry {
             version: self.version,
             deadline: self.deadline,
             timer_at: self.timer_at(),
+            value_len: self.value.len(),
         }
     }
 }
@@ -100,4 +101,6 @@ pub struct EntryMeta {
     pub deadline: Tick,
     /// See [`Entry::timer_at`].
     pub timer_at: Tick,
+    /// The value's length in bytes.
+    pub value_len: usize,
 }

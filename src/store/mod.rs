@@ -105,6 +105,14 @@ pub enum StoreError {
         /// The limit.
         max: usize,
     },
+    /// Storing this would take the store past its memory limit.
+    #[error("memory limit reached: about {used} of --max-memory {limit} bytes are in use; reads and deletes still work, delete keys or raise the limit to write more")]
+    MemoryFull {
+        /// Estimated bytes in use (all copies).
+        used: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A TTL of zero was given.
     #[error("ttl must be positive")]
     TtlNotPositive,
@@ -198,6 +206,9 @@ pub struct StoreConfig {
     pub initial_capacity: usize,
     /// Capacity of the writer → expiry-thread timer queue.
     pub timer_queue_capacity: usize,
+    /// The most memory the stored data may take, estimated (see [`ENTRY_OVERHEAD`]), counting
+    /// every copy; writes that would go past it are refused. `u64::MAX` for no limit.
+    pub max_memory: u64,
     /// Replica copies of every shard besides its primary (at most 63).
     pub replicas: usize,
     /// Capacity of each replica's apply queue; a replica that falls further behind is marked
@@ -213,11 +224,17 @@ impl Default for StoreConfig {
             max_value_bytes: 1024 * 1024,
             initial_capacity: 0,
             timer_queue_capacity: 1 << 16,
+            max_memory: u64::MAX,
             replicas: 0,
             replica_queue_capacity: 1 << 16,
         }
     }
 }
+
+/// Bytes counted per entry beyond its key and value: papaya's boxed entry, the map slot at
+/// half load, the value's shared header, and allocator rounding (an estimate from the
+/// bytes-per-key measurement in `perf/RESULTS.md`).
+pub const ENTRY_OVERHEAD: u64 = 112;
 
 /// `(4 × available cores).next_power_of_two()`, DashMap's choice.
 pub fn default_shard_count() -> usize {
@@ -240,6 +257,8 @@ pub(crate) struct Slot<S> {
     pub(crate) last_seq: AtomicU64,
     /// Live keys with a TTL (kept on insert/remove).
     keys_with_ttl: AtomicU64,
+    /// Estimated bytes held by the primary copy (keys, values, [`ENTRY_OVERHEAD`]).
+    bytes: AtomicU64,
     /// Set by a writer whose timer request did not fit in the queue, or by a failover (the new
     /// primary's entries need their timers armed).
     pub(crate) needs_sweep: AtomicBool,
@@ -272,6 +291,24 @@ impl<S: Shard> Slot<S> {
             })
         });
         entries
+    }
+
+    /// Keeps the counters in step with a write (inside the writer section): `old` is the entry
+    /// replaced or removed, `new` the stored value's length and deadline.
+    fn account(&self, key_len: usize, old: Option<EntryMeta>, new: Option<(usize, Tick)>) {
+        let size = |value_len: usize| key_len as u64 + value_len as u64 + ENTRY_OVERHEAD;
+        if let Some(old) = old {
+            self.bytes.fetch_sub(size(old.value_len), Ordering::Relaxed);
+            if old.deadline != NEVER {
+                self.keys_with_ttl.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        if let Some((value_len, deadline)) = new {
+            self.bytes.fetch_add(size(value_len), Ordering::Relaxed);
+            if deadline != NEVER {
+                self.keys_with_ttl.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// The copy that serves this shard now.
@@ -327,6 +364,7 @@ impl<S: Shard> ShardedStore<S> {
                 writer: CachePadded::new(Mutex::new(0)),
                 last_seq: AtomicU64::new(0),
                 keys_with_ttl: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
                 needs_sweep: AtomicBool::new(false),
             })
             .collect();
@@ -396,6 +434,30 @@ impl<S: Shard> ShardedStore<S> {
         Ok(())
     }
 
+    /// Estimated bytes the stored data takes, all copies counted.
+    pub fn memory_used(&self) -> u64 {
+        let primary: u64 = self
+            .slots
+            .iter()
+            .map(|s| s.bytes.load(Ordering::Relaxed))
+            .sum();
+        primary.saturating_mul(self.slots[0].copies.len() as u64)
+    }
+
+    /// Refuses a write of about `additional` bytes (one copy) that would pass the memory limit.
+    pub fn check_memory(&self, additional: u64) -> Result<(), StoreError> {
+        let limit = self.config.max_memory;
+        if limit == u64::MAX {
+            return Ok(());
+        }
+        let used = self.memory_used();
+        let copies = self.slots[0].copies.len() as u64;
+        if used.saturating_add(additional.saturating_mul(copies)) > limit {
+            return Err(StoreError::MemoryFull { used, limit });
+        }
+        Ok(())
+    }
+
     /// Reads `key`. Never returns an entry whose deadline has been reached.
     #[inline]
     pub fn get(&self, key: &[u8]) -> Lookup {
@@ -432,6 +494,7 @@ impl<S: Shard> ShardedStore<S> {
             Some(ttl) if ttl.is_zero() => return Err(StoreError::TtlNotPositive),
             Some(ttl) => self.clock.deadline_after(ttl),
         };
+        self.check_memory((key.len() + value.len()) as u64 + ENTRY_OVERHEAD)?;
         self.write(key, value, deadline, condition)
     }
 
@@ -471,16 +534,7 @@ impl<S: Shard> ShardedStore<S> {
             entry.set_timer_at(timer_at);
             entry
         });
-        let had_ttl = old.is_some_and(|m| m.deadline != NEVER);
-        match (had_ttl, deadline != NEVER) {
-            (false, true) => {
-                slot.keys_with_ttl.fetch_add(1, Ordering::Relaxed);
-            }
-            (true, false) => {
-                slot.keys_with_ttl.fetch_sub(1, Ordering::Relaxed);
-            }
-            _ => {}
-        }
+        slot.account(key.len(), old, Some((value.len(), deadline)));
         if deadline != NEVER && timer_at != inherited {
             self.request_timer(shard, key, timer_at);
         }
@@ -510,9 +564,7 @@ impl<S: Shard> ShardedStore<S> {
             return false;
         };
         *seq += 1;
-        if old.deadline != NEVER {
-            slot.keys_with_ttl.fetch_sub(1, Ordering::Relaxed);
-        }
+        slot.account(key.len(), Some(old), None);
         self.record_removal(shard, *seq, key);
         drop(seq);
         old.deadline > now
@@ -629,9 +681,9 @@ impl<S: Shard> ShardedStore<S> {
                 TimerOutcome::Rearm(entry.deadline)
             };
         }
-        if slot.primary_map().remove(key).is_some() {
+        if let Some(old) = slot.primary_map().remove(key) {
             *seq += 1;
-            slot.keys_with_ttl.fetch_sub(1, Ordering::Relaxed);
+            slot.account(key.len(), Some(old), None);
             self.stats.expired_by_wheel.incr();
             self.record_removal(shard, *seq, key);
         }
