@@ -16,6 +16,7 @@ use hyper::StatusCode;
 use super::reply::{json, with_type, Reply};
 use super::stats::OpKind;
 use super::AppState;
+use crate::replication::CopyReport;
 use crate::store::Shard;
 use crate::sync::Ordering;
 
@@ -162,35 +163,26 @@ pub fn metrics<S: Shard>(state: &AppState<S>) -> Reply {
         state.expiry.wheel_lag_ticks.load(Ordering::Relaxed) as f64 / 1e3
     );
     if store.replicas() > 0 {
-        let _ = writeln!(
-            out,
-            "# HELP shardkv_replica_lag_ops Writes not yet applied, by copy."
-        );
-        let _ = writeln!(out, "# TYPE shardkv_replica_lag_ops gauge");
         let reports = store.copy_reports();
-        for r in &reports {
-            let _ = writeln!(
-                out,
-                "shardkv_replica_lag_ops{{copy=\"{}\"}} {}",
-                r.id, r.lag_ops
-            );
-        }
-        let _ = writeln!(out, "# TYPE shardkv_replica_lag_seconds gauge");
-        for r in &reports {
-            let _ = writeln!(
-                out,
-                "shardkv_replica_lag_seconds{{copy=\"{}\"}} {}",
-                r.id,
-                r.lag_ms as f64 / 1e3
-            );
-        }
-        let _ = writeln!(out, "# TYPE shardkv_replica_queue_depth gauge");
-        for r in &reports {
-            let _ = writeln!(
-                out,
-                "shardkv_replica_queue_depth{{copy=\"{}\"}} {}",
-                r.id, r.queue_depth
-            );
+        let per_copy: [(&str, &str, fn(&CopyReport) -> f64); 3] = [
+            ("shardkv_replica_lag_ops", "Writes not yet applied.", |r| {
+                r.lag_ops as f64
+            }),
+            (
+                "shardkv_replica_lag_seconds",
+                "Age of the oldest unapplied write.",
+                |r| r.lag_ms as f64 / 1e3,
+            ),
+            ("shardkv_replica_queue_depth", "Records queued.", |r| {
+                r.queue_depth as f64
+            }),
+        ];
+        for (name, help, value) in per_copy {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            for r in &reports {
+                let _ = writeln!(out, "{name}{{copy=\"{}\"}} {}", r.id, value(r));
+            }
         }
     }
     let _ = writeln!(out, "# TYPE shardkv_resident_memory_bytes gauge");
