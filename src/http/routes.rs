@@ -132,7 +132,7 @@ async fn dispatch<S: Shard>(
                     Ok(key) => key.into_owned(),
                     Err(e) => return (OpKind::Other, Err(e.into())),
                 };
-                return rest(state, peer, req, key).await;
+                return rest(state, req, key).await;
             }
             let _ = peer;
             (
@@ -307,7 +307,6 @@ fn set_from_params<S: Shard>(
 /// `/v1/kv/{key}`: GET, HEAD, PUT, DELETE.
 async fn rest<S: Shard>(
     state: &AppState<S>,
-    _peer: SocketAddr,
     req: Request<Incoming>,
     key: Vec<u8>,
 ) -> (OpKind, Result<Reply, ApiError>) {
