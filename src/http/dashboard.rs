@@ -20,6 +20,9 @@ use crate::replication::CopyReport;
 use crate::store::Shard;
 use crate::sync::Ordering;
 
+/// A per-copy gauge: metric name, help text, and how to read it from a report.
+type CopyGauge = (&'static str, &'static str, fn(&CopyReport) -> f64);
+
 static PROMETHEUS: HeaderValue = HeaderValue::from_static("text/plain; version=0.0.4");
 
 /// The process's resident set size in bytes, from `/proc/self/statm` (0 where unavailable).
@@ -164,7 +167,7 @@ pub fn metrics<S: Shard>(state: &AppState<S>) -> Reply {
     );
     if store.replicas() > 0 {
         let reports = store.copy_reports();
-        let per_copy: [(&str, &str, fn(&CopyReport) -> f64); 3] = [
+        let per_copy: [CopyGauge; 3] = [
             ("shardkv_replica_lag_ops", "Writes not yet applied.", |r| {
                 r.lag_ops as f64
             }),
