@@ -17,7 +17,7 @@ use crate::store::{
 };
 
 /// How long in-flight requests may take to finish after a shutdown signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the server described by `config` until it is told to stop.
 pub fn run(config: Config) -> std::io::Result<()> {
@@ -46,17 +46,7 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         None => None,
         Some(dir) => Some(open_data_dir(&store, dir, config.fsync).map_err(std::io::Error::other)?),
     };
-    let limits = HttpLimits {
-        // A value, percent-encoded in a form body at worst 3 bytes per byte, plus the rest.
-        max_body_bytes: (config.max_value_bytes as usize)
-            .saturating_mul(3)
-            .saturating_add(64 * 1024),
-        max_batch: config.max_batch as usize,
-        max_connections: config.max_connections as usize,
-        header_read_timeout: config.header_timeout(),
-        body_timeout: Duration::from_secs(config.body_timeout_secs),
-        max_header_bytes: config.max_header_bytes as usize,
-    };
+    let limits = http_limits(&config);
     let state = Arc::new(AppState {
         store: store.clone(),
         expiry: expiry.stats().clone(),
@@ -67,11 +57,7 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         admin_token: config.admin_token.clone(),
     });
 
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = config.workers {
-        runtime.worker_threads(workers as usize);
-    }
-    let runtime = runtime.enable_all().thread_name("shardkv-http").build()?;
+    let runtime = build_runtime(&config)?;
     runtime.block_on(async {
         let listener = http::bind(config.listen)?;
         let local = listener.local_addr()?;
@@ -99,6 +85,31 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
     drop(apply);
     drop(expiry);
     Ok(())
+}
+
+/// The HTTP limits `config` asks for.
+pub fn http_limits(config: &Config) -> HttpLimits {
+    HttpLimits {
+        // A value, percent-encoded in a form body at worst 3 bytes per byte, plus the rest.
+        max_body_bytes: (config.max_value_bytes as usize)
+            .saturating_mul(3)
+            .saturating_add(64 * 1024),
+        max_batch: config.max_batch as usize,
+        max_connections: config.max_connections as usize,
+        header_read_timeout: config.header_timeout(),
+        body_timeout: Duration::from_secs(config.body_timeout_secs),
+        max_header_bytes: config.max_header_bytes as usize,
+    }
+}
+
+/// The tokio runtime the server runs on: multi-threaded, `--workers` threads (default: one
+/// per core).
+pub fn build_runtime(config: &Config) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = config.workers {
+        runtime.worker_threads(workers as usize);
+    }
+    runtime.enable_all().thread_name("shardkv-http").build()
 }
 
 /// Loads what `dir` holds, then starts the log thread (which begins with a snapshot).
@@ -133,7 +144,7 @@ fn open_data_dir<S: Shard>(
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

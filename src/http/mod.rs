@@ -17,12 +17,15 @@ pub mod reply;
 pub mod routes;
 pub mod stats;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -30,6 +33,7 @@ use tokio::sync::Semaphore;
 use crate::expiry::ExpiryStats;
 use crate::store::{Shard, ShardedStore};
 use crate::sync::Ordering;
+use reply::Reply;
 use stats::HttpStats;
 
 /// Limits the HTTP layer enforces.
@@ -55,8 +59,8 @@ pub struct AppState<S: Shard> {
     pub store: Arc<ShardedStore<S>>,
     /// The expiry thread's counters.
     pub expiry: Arc<ExpiryStats>,
-    /// Request counters.
-    pub stats: HttpStats,
+    /// Request and connection counters.
+    pub stats: Arc<HttpStats>,
     /// Limits.
     pub limits: HttpLimits,
     /// When the server started.
@@ -72,10 +76,30 @@ pub struct AppState<S: Shard> {
 pub async fn serve<S: Shard>(
     listener: TcpListener,
     state: Arc<AppState<S>>,
-    shutdown: impl std::future::Future<Output = ()>,
+    shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let permits = Arc::new(Semaphore::new(state.limits.max_connections));
+    let limits = state.limits.clone();
+    let stats = state.stats.clone();
+    let handler = move |peer, req| routes::route(state.clone(), peer, req);
+    serve_with(listener, &limits, stats, handler, shutdown, grace).await
+}
+
+/// The accept loop and connection settings, with any request handler: shardkv's routes, or
+/// the fixed answer of the HTTP ceiling in `examples/ceiling.rs`, which must measure exactly
+/// these settings.
+pub async fn serve_with<H, F>(
+    listener: TcpListener,
+    limits: &HttpLimits,
+    stats: Arc<HttpStats>,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) where
+    H: Fn(SocketAddr, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Reply> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -99,20 +123,17 @@ pub async fn serve<S: Shard>(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        state.stats.connections_total.incr();
-        state.stats.connections_open.fetch_add(1, Ordering::Relaxed);
-        let open = OpenConnection(state.clone());
-        let handler_state = state.clone();
-        let connection =
-            connection_builder(&state.limits).serve_connection(
-                TokioIo::new(stream),
-                service_fn(move |req| {
-                    let state = handler_state.clone();
-                    async move {
-                        Ok::<_, std::convert::Infallible>(routes::route(state, peer, req).await)
-                    }
-                }),
-            );
+        stats.connections_total.incr();
+        stats.connections_open.fetch_add(1, Ordering::Relaxed);
+        let open = OpenConnection(stats.clone());
+        let handler = handler.clone();
+        let connection = connection_builder(limits).serve_connection(
+            TokioIo::new(stream),
+            service_fn(move |req| {
+                let reply = handler(peer, req);
+                async move { Ok::<_, std::convert::Infallible>(reply.await) }
+            }),
+        );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _permit = permit;
@@ -130,7 +151,8 @@ pub async fn serve<S: Shard>(
     }
 }
 
-fn connection_builder(limits: &HttpLimits) -> http1::Builder {
+/// shardkv's HTTP/1 connection settings.
+pub fn connection_builder(limits: &HttpLimits) -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder
         .keep_alive(true)
@@ -152,13 +174,10 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 }
 
 /// Counts a connection as closed when dropped.
-struct OpenConnection<S: Shard>(pub Arc<AppState<S>>);
+struct OpenConnection(Arc<HttpStats>);
 
-impl<S: Shard> Drop for OpenConnection<S> {
+impl Drop for OpenConnection {
     fn drop(&mut self) {
-        self.0
-            .stats
-            .connections_open
-            .fetch_sub(1, Ordering::Relaxed);
+        self.0.connections_open.fetch_sub(1, Ordering::Relaxed);
     }
 }
