@@ -3,7 +3,7 @@
 //! proptests in `tests/parsers_arbitrary.rs` (stable, part of `cargo test`). Both pull this
 //! file in as a module with `#[path]`, so the two can never drift apart.
 //!
-//! Each entry point ([`duration`], [`query`], [`batch`]) takes raw bytes exactly as a fuzzer
+//! Each entry point ([`duration`], [`query`], [`batch`], [`log`]) takes raw bytes exactly as a fuzzer
 //! hands them over and panics (an `assert!`) when a property fails; a panic is what libFuzzer
 //! records as a crash and what proptest shrinks. Beyond "never panics", each checks what the
 //! parser promises: round trips, agreement with a small independent reference, error offsets
@@ -24,6 +24,10 @@ use shardkv::http::batch::{parse_mget, parse_mset, BatchWrite, Encoding};
 use shardkv::http::query::{decode_component, decode_path, parse_pairs, Params, QueryError};
 use shardkv::http::reply::ApiError;
 use shardkv::http::routes::MAX_TTL;
+use shardkv::persistence::format::{
+    decode_record, encode_record, log_path, parse_name, snapshot_path, Header, LOG_MAGIC,
+    SNAPSHOT_MAGIC,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Durations and TTLs
@@ -652,5 +656,140 @@ fn built_bodies(body: &[u8]) {
     for (w, k) in writes.iter().zip(&keys) {
         assert_eq!((&w.key, &w.value[..]), (k, k.as_bytes()));
         assert_eq!(w.ttl, Some(Duration::from_millis(1_500)));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Persistence: log and snapshot files
+// ---------------------------------------------------------------------------------------------
+
+/// Fuzz entry point: `data` as a log or snapshot file (a header, then records) read the way
+/// recovery reads it; as the contents of well-formed files, which must read back exactly; and
+/// as a file name.
+pub fn log(data: &[u8]) {
+    // A header that decodes re-encodes to exactly the bytes it was read from.
+    let start = match Header::decode(data) {
+        Some((header, len)) => {
+            assert!(len <= data.len(), "header length {len} of {}", data.len());
+            assert_eq!(header.encode(), &data[..len], "{header:?}");
+            len
+        }
+        None => 0,
+    };
+    // Walk the records as recovery does. Each one re-encodes to its own bytes, and a one-bit
+    // flip anywhere in its checksum or body is caught (CRC-32C detects every single-bit error).
+    let mut at = start;
+    while let Some((record, next)) = decode_record(data, at) {
+        assert!(
+            next > at && next <= data.len(),
+            "record at {at} ends at {next}"
+        );
+        let mut again = Vec::new();
+        let set = record.set.as_ref().map(|(expires, v)| (*expires, &v[..]));
+        encode_record(&mut again, record.shard, record.seq, &record.key, set);
+        assert_eq!(again, &data[at..next], "{record:?}");
+        let checked = next - at - 4;
+        let flip = at + 4 + (record.seq % checked as u64) as usize;
+        let mut damaged = data[..next].to_vec();
+        damaged[flip] ^= 1 << (record.shard % 8);
+        assert_eq!(
+            decode_record(&damaged, at),
+            None,
+            "flip at {flip} went unnoticed"
+        );
+        at = next;
+    }
+    built_files(data);
+    file_names(data);
+}
+
+/// A header and records made from the bytes read back exactly, and cutting the file anywhere
+/// inside the last record makes that record unreadable (a torn write, never a short record).
+fn built_files(data: &[u8]) {
+    let word = |i: usize| {
+        let mut b = [0u8; 8];
+        for (j, x) in b.iter_mut().enumerate() {
+            *x = data.get(i + j).copied().unwrap_or(j as u8);
+        }
+        u64::from_le_bytes(b)
+    };
+    let header = Header {
+        magic: if word(0) % 2 == 0 {
+            *LOG_MAGIC
+        } else {
+            *SNAPSHOT_MAGIC
+        },
+        gen: word(1),
+        base_gen: word(2),
+        shards: word(3) as u32,
+        seqs: (0..data.len().min(128)).step_by(8).map(word).collect(),
+    };
+    let mut file = header.encode();
+    assert_eq!(Header::decode(&file), Some((header.clone(), file.len())));
+
+    type Expected<'d> = (usize, u32, u64, &'d [u8], Option<(u64, &'d [u8])>);
+    let mut expected: Vec<Expected<'_>> = Vec::new();
+    for (i, chunk) in data.chunks(7).take(32).enumerate() {
+        let (key, value) = chunk.split_at(chunk.len() / 2);
+        let set = (i % 3 != 2).then_some((word(i), value));
+        expected.push((file.len(), i as u32, word(i + 1), key, set));
+        encode_record(&mut file, i as u32, word(i + 1), key, set);
+    }
+    let mut at = Header::decode(&file).expect("header").1;
+    for &(offset, shard, seq, key, set) in &expected {
+        assert_eq!(at, offset);
+        let (record, next) = decode_record(&file, at).expect("a record just written");
+        assert_eq!(
+            (record.shard, record.seq, &record.key[..]),
+            (shard, seq, key)
+        );
+        assert_eq!(record.set.as_ref().map(|(e, v)| (*e, &v[..])), set);
+        at = next;
+    }
+    assert_eq!(at, file.len());
+    assert_eq!(
+        decode_record(&file, at),
+        None,
+        "nothing after the last record"
+    );
+    if let Some(&(last, ..)) = expected.last() {
+        for cut in [last, last + 3, last + 4, last + 8, file.len() - 1] {
+            assert_eq!(decode_record(&file[..cut], last), None, "cut at {cut}");
+        }
+    }
+}
+
+/// Names made by `snapshot_path`/`log_path` parse back; a name that parses names a file whose
+/// canonical name parses to the same thing.
+fn file_names(data: &[u8]) {
+    let name_of = |path: std::path::PathBuf| {
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .expect("a UTF-8 file name")
+            .to_owned()
+    };
+    let canonical = |snapshot: bool, gen: u64| {
+        let dir = std::path::Path::new("data");
+        name_of(if snapshot {
+            snapshot_path(dir, gen)
+        } else {
+            log_path(dir, gen)
+        })
+    };
+    let text = String::from_utf8_lossy(data);
+    if let Some((snapshot, gen)) = parse_name(&text) {
+        assert_eq!(
+            parse_name(&canonical(snapshot, gen)),
+            Some((snapshot, gen)),
+            "{text:?}"
+        );
+    }
+    let mut b = [0u8; 8];
+    for (x, d) in b.iter_mut().zip(data) {
+        *x = *d;
+    }
+    let gen = u64::from_le_bytes(b);
+    for snapshot in [false, true] {
+        assert_eq!(parse_name(&canonical(snapshot, gen)), Some((snapshot, gen)));
     }
 }

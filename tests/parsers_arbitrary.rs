@@ -185,6 +185,75 @@ fn shaped_batch() -> impl Strategy<Value = Vec<u8>> {
         })
 }
 
+/// Log or snapshot files of the right shape (a header, then records made with the writer's own
+/// encoder), then sometimes damaged: one byte changed, or cut short.
+fn shaped_log() -> impl Strategy<Value = Vec<u8>> {
+    use shardkv::persistence::format::{encode_record, Header, LOG_MAGIC, SNAPSHOT_MAGIC};
+    let record = (
+        any::<u32>(),
+        any::<u64>(),
+        prop::collection::vec(any::<u8>(), 0..12),
+        prop::option::of((any::<u64>(), prop::collection::vec(any::<u8>(), 0..12))),
+    );
+    let header = (
+        any::<bool>(),
+        any::<u64>(),
+        any::<u64>(),
+        any::<u32>(),
+        prop::collection::vec(any::<u64>(), 0..4),
+    );
+    (
+        prop::option::of(header),
+        prop::collection::vec(record, 0..6),
+        prop_oneof![Just(None), (any::<usize>(), any::<u8>()).prop_map(Some)],
+        prop_oneof![Just(None), any::<usize>().prop_map(Some)],
+    )
+        .prop_map(|(header, records, change, cut)| {
+            let mut file = match header {
+                Some((snapshot, gen, base_gen, shards, seqs)) => Header {
+                    magic: if snapshot {
+                        *SNAPSHOT_MAGIC
+                    } else {
+                        *LOG_MAGIC
+                    },
+                    gen,
+                    base_gen,
+                    shards,
+                    seqs,
+                }
+                .encode(),
+                None => Vec::new(),
+            };
+            for (shard, seq, key, set) in &records {
+                let set = set.as_ref().map(|(expires, v)| (*expires, &v[..]));
+                encode_record(&mut file, *shard, *seq, key, set);
+            }
+            if let (Some((at, xor)), false) = (change, file.is_empty()) {
+                let at = at % file.len();
+                file[at] ^= xor;
+            }
+            if let Some(cut) = cut {
+                file.truncate(cut % (file.len() + 1));
+            }
+            file
+        })
+}
+
+const LOG_PIECES: &[&[u8]] = &[
+    b"SKVLOG\x00\x01",
+    b"SKVSNP\x00\x01",
+    b"\x01\x00\x00\x00",
+    b"\x11\x00\x00\x00",
+    b"\x00\x00\x00\x00",
+    b"\xff\xff\xff\xff",
+    b"\x01",
+    b"\x02",
+    b"log-",
+    b"snapshot-",
+    b".skv",
+    b"0000000000000007",
+];
+
 proptest! {
     #[test]
     fn duration_arbitrary_bytes(data in bytes()) {
@@ -220,16 +289,35 @@ proptest! {
     fn batch_shaped(data in shaped_batch()) {
         properties::batch(&data);
     }
+
+    #[test]
+    fn log_arbitrary_bytes(data in bytes()) {
+        properties::log(&data);
+    }
+
+    #[test]
+    fn log_fragments(data in fragments(LOG_PIECES, 12)) {
+        properties::log(&data);
+    }
+
+    #[test]
+    fn log_shaped(data in shaped_log()) {
+        properties::log(&data);
+    }
 }
+
+/// A fuzz target's entry point in `properties`.
+type Check = fn(&[u8]);
 
 /// The checked-in fuzz seeds hold the properties too (and stay valid as the parsers change).
 #[test]
 fn fuzz_seeds() {
     let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
-    let targets: [(&str, fn(&[u8])); 3] = [
+    let targets: [(&str, Check); 4] = [
         ("duration", properties::duration),
         ("query", properties::query),
         ("batch", properties::batch),
+        ("log", properties::log),
     ];
     for (target, check) in targets {
         let dir = seeds.join(target);

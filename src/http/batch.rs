@@ -100,6 +100,22 @@ pub struct BatchWrite {
     pub ttl: Option<std::time::Duration>,
 }
 
+/// serde's message names the offending input; keep it short so a large body cannot make a
+/// large error.
+fn json_error(e: serde_json::Error) -> ApiError {
+    const MAX: usize = 200;
+    let mut message = e.to_string();
+    if message.len() > MAX {
+        let mut cut = MAX;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push('…');
+    }
+    ApiError::Json(message)
+}
+
 fn check_len(len: usize, max: usize) -> Result<(), ApiError> {
     if len > max {
         return Err(ApiError::BatchTooLarge { len, max });
@@ -110,7 +126,7 @@ fn check_len(len: usize, max: usize) -> Result<(), ApiError> {
 /// Parses a `/v1/mget` body: the keys asked for, at most `max_items`.
 pub fn parse_mget(body: &[u8], max_items: usize) -> Result<Vec<String>, ApiError> {
     let request: MgetBody =
-        serde_json::from_slice(body).map_err(|e| ApiError::Json(e.to_string()))?;
+        serde_json::from_slice(body).map_err(json_error)?;
     check_len(request.keys.len(), max_items)?;
     Ok(request.keys)
 }
@@ -122,7 +138,7 @@ pub fn parse_mset(
     max_items: usize,
 ) -> Result<Vec<BatchWrite>, ApiError> {
     let request: MsetBody =
-        serde_json::from_slice(body).map_err(|e| ApiError::Json(e.to_string()))?;
+        serde_json::from_slice(body).map_err(json_error)?;
     check_len(request.items.len(), max_items)?;
     request
         .items
