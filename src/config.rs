@@ -99,7 +99,18 @@ pub struct Config {
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout_secs: u64,
 
-    /// Largest request head (request line and headers) in bytes; larger gets 431.
+    /// Seconds a response write may make no progress (a client that stops reading) before the
+    /// connection is dropped.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub write_timeout_secs: u64,
+
+    /// Largest /v1/mget answer in bytes (values as sent); larger requests get 413 and should
+    /// ask for fewer keys.
+    #[arg(long, default_value_t = 32 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1 << 32))]
+    pub max_batch_answer_bytes: u64,
+
+    /// Largest request head (request line and headers) in bytes; larger gets 431 (hyper checks
+    /// between reads, so a head can pass it by up to one read).
     #[arg(long, default_value_t = 64 * 1024, value_parser = clap::value_parser!(u64).range(8192..=16 * 1024 * 1024))]
     pub max_header_bytes: u64,
 

@@ -99,6 +99,8 @@ pub fn http_limits(config: &Config) -> HttpLimits {
         header_read_timeout: config.header_timeout(),
         body_timeout: Duration::from_secs(config.body_timeout_secs),
         max_header_bytes: config.max_header_bytes as usize,
+        write_timeout: Duration::from_secs(config.write_timeout_secs),
+        max_batch_answer_bytes: config.max_batch_answer_bytes as usize,
     }
 }
 

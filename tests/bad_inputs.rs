@@ -699,7 +699,7 @@ fn catalogue() -> Vec<Case> {
         case("If-Match negative version", req("PUT", "/v1/kv/k", &["If-Match: \"-1\""], b"v"), &[Error(400, "invalid If-Match")]),
         case("If-Match weak tag", req("PUT", "/v1/kv/k", &["If-Match: W/\"1\""], b"v"), &[Error(400, "invalid If-Match")]),
         case("If-Match list", req("PUT", "/v1/kv/k", &["If-Match: \"1\", \"2\""], b"v"), &[Error(400, "invalid If-Match")]),
-        case("If-Match * (unsupported)", req("PUT", "/v1/kv/k", &["If-Match: *"], b"v"), &[Error(400, "invalid If-Match")]),
+        case("If-Match * on an absent key", req("PUT", "/v1/kv/k", &["If-Match: *"], b"v"), &[Error(412, "precondition failed")]),
         case("If-Match with a raw 0xFF byte", cat(&[b"PUT /v1/kv/k HTTP/1.1\r\nIf-Match: \"\xff\"\r\nContent-Length: 1\r\nConnection: close\r\n\r\nv"]), &[Error(400, "invalid If-Match")]),
         case("If-None-Match with a tag", req("PUT", "/v1/kv/k", &["If-None-Match: \"1\""], b"v"), &[Error(400, "only the wildcard")]),
         case("If-Match stale on the canary", req("PUT", &format!("/v1/kv/{CANARY_KEY}"), &["If-Match: \"999999\""], b"lost"), &[Error(412, "precondition failed")]),

@@ -593,3 +593,86 @@ fn a_body_slower_than_the_timeout_gets_408() {
     assert!(head.starts_with("HTTP/1.1 408"), "{head}");
     assert_eq!(get(&client(), &s, "/get?key=slow").0, StatusCode::NOT_FOUND);
 }
+
+#[test]
+fn a_client_that_stops_reading_loses_its_connection_after_the_write_timeout() {
+    use std::io::Write;
+    let s = Server::start(&["--write-timeout-secs", "1", "--max-connections", "2"]);
+    let c = client();
+    let big = vec![b'x'; 1 << 20];
+    let keys: Vec<String> = (0..24).map(|i| format!("\"big{i}\"")).collect();
+    for i in 0..24 {
+        let r = c
+            .put(s.url(&format!("/v1/kv/big{i}")))
+            .body(big.clone())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    }
+    // Two clients take both connection slots with 24 MiB answers they never read.
+    let body = format!("{{\"keys\":[{}]}}", keys.join(","));
+    let stuck: Vec<_> = (0..2)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(s.addr).unwrap();
+            let head = format!(
+                "POST /v1/mget HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(body.as_bytes()).unwrap();
+            stream
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // Without a write timeout this would wait forever for a slot.
+    let started = std::time::Instant::now();
+    assert_eq!(get(&c, &s, "/health").0, StatusCode::OK);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(stuck);
+}
+
+#[test]
+fn batch_answers_are_bounded_and_if_match_star_means_present() {
+    let s = Server::start(&["--max-batch-answer-bytes", "1024"]);
+    let c = client();
+    for k in ["a", "b", "c"] {
+        c.put(s.url(&format!("/v1/kv/{k}")))
+            .body(vec![b'v'; 400])
+            .send()
+            .unwrap();
+    }
+    let r = c
+        .post(s.url("/v1/mget"))
+        .body(r#"{"keys":["a","b"]}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = c
+        .post(s.url("/v1/mget"))
+        .body(r#"{"keys":["a","b","c"]}"#)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(error_of(&r.bytes().unwrap()).contains("ask for fewer keys"));
+    // If-Match: * writes only over a live key.
+    let r = c
+        .put(s.url("/v1/kv/a"))
+        .header("if-match", "*")
+        .body("new")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let r = c
+        .put(s.url("/v1/kv/zz"))
+        .header("if-match", "*")
+        .body("new")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    assert_eq!(get(&c, &s, "/v1/kv/a").1, b"new");
+    assert_eq!(get(&c, &s, "/v1/kv/zz").0, StatusCode::NOT_FOUND);
+}

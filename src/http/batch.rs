@@ -125,8 +125,7 @@ fn check_len(len: usize, max: usize) -> Result<(), ApiError> {
 
 /// Parses a `/v1/mget` body: the keys asked for, at most `max_items`.
 pub fn parse_mget(body: &[u8], max_items: usize) -> Result<Vec<String>, ApiError> {
-    let request: MgetBody =
-        serde_json::from_slice(body).map_err(json_error)?;
+    let request: MgetBody = serde_json::from_slice(body).map_err(json_error)?;
     check_len(request.keys.len(), max_items)?;
     Ok(request.keys)
 }
@@ -137,8 +136,7 @@ pub fn parse_mset(
     encoding: Encoding,
     max_items: usize,
 ) -> Result<Vec<BatchWrite>, ApiError> {
-    let request: MsetBody =
-        serde_json::from_slice(body).map_err(json_error)?;
+    let request: MsetBody = serde_json::from_slice(body).map_err(json_error)?;
     check_len(request.items.len(), max_items)?;
     request
         .items

@@ -49,8 +49,14 @@ pub struct HttpLimits {
     pub header_read_timeout: Duration,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
-    /// hyper's read buffer: the largest request head (line + headers) accepted.
+    /// hyper's read buffer: the largest request head (line + headers) accepted. hyper checks
+    /// it between reads, so a head may pass it by up to one read (at most about twice it).
     pub max_header_bytes: usize,
+    /// How long a response write may make no progress before the connection is dropped.
+    pub write_timeout: Duration,
+    /// The largest batch answer (sum of the values as sent), so one request cannot make the
+    /// server hold an unbounded response.
+    pub max_batch_answer_bytes: usize,
 }
 
 /// What every request handler can see.
@@ -127,8 +133,12 @@ pub async fn serve_with<H, F>(
         stats.connections_open.fetch_add(1, Ordering::Relaxed);
         let open = OpenConnection(stats.clone());
         let handler = handler.clone();
+        // hyper has no write timeout: a client that stops reading would hold its connection
+        // (and the answer's memory) forever. Writes that make no progress for this long fail.
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.write_timeout));
         let connection = connection_builder(limits).serve_connection(
-            TokioIo::new(stream),
+            TokioIo::new(Box::pin(stream)),
             service_fn(move |req| {
                 let reply = handler(peer, req);
                 async move { Ok::<_, std::convert::Infallible>(reply.await) }

@@ -76,6 +76,12 @@ pub enum ApiError {
         /// The limit.
         max: usize,
     },
+    /// A batch read would answer with more bytes than allowed.
+    #[error("the values asked for add up to more than {limit} bytes (--max-batch-answer-bytes); ask for fewer keys per request")]
+    BatchAnswerTooLarge {
+        /// The limit.
+        limit: usize,
+    },
     /// A stored value cannot be rendered as text.
     #[error("value of key \"{0}\" is not valid UTF-8; ask again with ?encoding=base64")]
     ValueNotUtf8(String),
@@ -129,7 +135,9 @@ impl ApiError {
             ApiError::Store(StoreError::PreconditionFailed { .. }) => {
                 StatusCode::PRECONDITION_FAILED
             }
-            ApiError::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BatchTooLarge { .. } | ApiError::BatchAnswerTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             ApiError::Store(StoreError::MemoryFull { .. }) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::ValueNotUtf8(_) => StatusCode::UNPROCESSABLE_ENTITY,

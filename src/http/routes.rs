@@ -382,6 +382,9 @@ fn condition_of(req: &Request<Incoming>) -> Result<Condition, ApiError> {
         };
     }
     if let Some(v) = req.headers().get(IF_MATCH) {
+        if v.as_bytes() == b"*" {
+            return Ok(Condition::IfPresent);
+        }
         let text = v.to_str().unwrap_or("");
         let version = text
             .trim()
@@ -393,7 +396,7 @@ fn condition_of(req: &Request<Incoming>) -> Result<Condition, ApiError> {
             None => Err(ApiError::BadParam {
                 name: "If-Match",
                 value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                expected: "a quoted version from an ETag, like \"42\"",
+                expected: "a quoted version from an ETag, like \"42\", or *",
             }),
         };
     }
@@ -408,10 +411,18 @@ fn mget<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Result<Repl
         state.store.validate_key(key.as_bytes())?;
     }
     let mut values = serde_json::Map::with_capacity(keys.len());
+    let limit = state.limits.max_batch_answer_bytes;
+    let mut answer_bytes = 0;
     for key in keys {
         let value = match state.store.get(key.as_bytes()).found() {
             None => serde_json::Value::Null,
-            Some(found) => serde_json::Value::String(encoding.encode(&key, &found.value)?),
+            Some(found) => {
+                answer_bytes += found.value.len();
+                if answer_bytes > limit {
+                    return Err(ApiError::BatchAnswerTooLarge { limit });
+                }
+                serde_json::Value::String(encoding.encode(&key, &found.value)?)
+            }
         };
         values.insert(key, value);
     }

@@ -15,7 +15,8 @@
 //! thread copies each shard inside its writer section and writes `snapshot-<g+1>` (to a temporary
 //! name, synced, then renamed), after which files of older generations are deleted. Every record
 //! of `log-<g>` happened before the switch and so is inside the snapshot. Snapshots run at
-//! start-up (after loading), on `POST /admin/snapshot`, and when the queue overflowed: a writer
+//! start-up (after loading), on `POST /admin/snapshot`, when the log has grown past 64 MiB and
+//! past the last snapshot's size, and when the queue overflowed: a writer
 //! never waits for the disk; a record that does not fit is dropped and the snapshot that follows
 //! covers it (acknowledgements under `always` wait for that snapshot).
 //!

@@ -26,6 +26,11 @@ use crate::sync::{lock, Ordering};
 /// Records taken from the queue per batch.
 const BATCH: usize = 4096;
 
+/// A log at least this large, and at least as large as the last snapshot, triggers a snapshot
+/// (and with it a new generation), so the log does not grow forever (Redis's
+/// `auto-aof-rewrite-min-size` and `-percentage 100`).
+const AUTO_SNAPSHOT_MIN_BYTES: u64 = 64 << 20;
+
 /// The running log thread; on drop it drains the queue, syncs, and stops.
 pub struct LogThread {
     stop: Arc<AtomicBool>,
@@ -68,6 +73,8 @@ impl LogThread {
             hold: false,
             snapshot: None,
             buf: Vec::with_capacity(1 << 20),
+            log_bytes: 0,
+            snapshot_bytes: 0,
         };
         writer.unsynced = vec![0; writer.shards];
         writer.written = vec![0; writer.shards];
@@ -131,6 +138,10 @@ struct Writer<S: Shard> {
     hold: bool,
     snapshot: Option<(JoinHandle<SnapshotResult>, Vec<SnapshotReply>)>,
     buf: Vec<u8>,
+    /// Bytes appended to the current log.
+    log_bytes: u64,
+    /// Size of the last snapshot written.
+    snapshot_bytes: u64,
 }
 
 impl<S: Shard> Writer<S> {
@@ -139,7 +150,9 @@ impl<S: Shard> Writer<S> {
             self.finish_snapshot_if_done();
             let requests = std::mem::take(&mut *lock(&self.sink.snapshot_requests));
             let overflowed = self.sink.overflowed.swap(false, Ordering::AcqRel);
-            if overflowed || !requests.is_empty() {
+            let log_too_big = self.snapshot.is_none()
+                && self.log_bytes >= AUTO_SNAPSHOT_MIN_BYTES.max(self.snapshot_bytes);
+            if overflowed || log_too_big || !requests.is_empty() {
                 if self.snapshot.is_some() {
                     // One at a time: ask again once the running one is done.
                     lock(&self.sink.snapshot_requests).extend(requests);
@@ -212,6 +225,7 @@ impl<S: Shard> Writer<S> {
             taken += 1;
         }
         if taken > 0 {
+            self.log_bytes += self.buf.len() as u64;
             if let Err(err) = self.file.write_all(&self.buf) {
                 // The disk refused: keep the records' place by forcing a snapshot, which either
                 // succeeds later or keeps progress held (so no `always` write is acknowledged).
@@ -270,6 +284,7 @@ impl<S: Shard> Writer<S> {
             Ok(file) => {
                 self.gen += 1;
                 self.file = file;
+                self.log_bytes = 0;
                 self.sink.generation.store(self.gen, Ordering::Relaxed);
             }
             Err(err) => tracing::error!(%err, "cannot start a new log generation"),
@@ -308,6 +323,7 @@ impl<S: Shard> Writer<S> {
     fn land_snapshot(&mut self, result: SnapshotResult, requests: Vec<SnapshotReply>) {
         match result {
             Ok((gen, path, seqs)) => {
+                self.snapshot_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
                 for (shard, &seq) in seqs.iter().enumerate() {
                     self.sink
                         .publish_durable(shard, seq.max(self.written[shard]));

@@ -134,6 +134,8 @@ pub enum Condition {
     IfVersion(u64),
     /// Write only if the key is absent or expired (`If-None-Match: *`).
     IfAbsent,
+    /// Write only if the key is live, whatever its version (`If-Match: *`).
+    IfPresent,
 }
 
 /// A live value found by [`ShardedStore::get`].
@@ -517,6 +519,7 @@ impl<S: Shard> ShardedStore<S> {
             Condition::Always => {}
             Condition::IfVersion(v) if live_version == Some(v) => {}
             Condition::IfAbsent if live_version.is_none() => {}
+            Condition::IfPresent if live_version.is_some() => {}
             _ => {
                 return Err(StoreError::PreconditionFailed {
                     current: live_version,
