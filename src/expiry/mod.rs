@@ -34,9 +34,15 @@ use wheel::TimingWheel;
 /// the queue drain (the rest are handled in the next step, without sleeping).
 const MAX_FIRED_PER_STEP: usize = 65_536;
 
-/// The longest the thread sleeps between steps, so new short timers are noticed promptly.
+/// The shortest the thread sleeps between steps (unless a step left work behind). Waking every
+/// millisecond for timers due every millisecond cost about 3% of a core with 10M keys over an
+/// hour; removing a key up to 10 ms late is invisible, since reads already hide expired keys.
 #[cfg(not(shardkv_loom))]
-const MAX_SLEEP: Duration = Duration::from_millis(10);
+const MIN_SLEEP: Duration = Duration::from_millis(10);
+
+/// The longest the thread sleeps, so timer requests from new writes are drained promptly.
+#[cfg(not(shardkv_loom))]
+const MAX_SLEEP: Duration = Duration::from_millis(100);
 
 /// A timer's payload: which key to look at.
 struct Armed {
@@ -192,7 +198,7 @@ impl ExpiryThread {
                     let report = expirer.step();
                     if !report.backlog {
                         let now = expirer.store.clock().now();
-                        let nap = expirer.sleep_hint(now).max(Duration::from_millis(1));
+                        let nap = expirer.sleep_hint(now).clamp(MIN_SLEEP, MAX_SLEEP);
                         std::thread::park_timeout(nap);
                     }
                 }
