@@ -225,7 +225,7 @@ impl Default for StoreConfig {
             max_key_bytes: 4 * 1024,
             max_value_bytes: 1024 * 1024,
             initial_capacity: 0,
-            timer_queue_capacity: 1 << 16,
+            timer_queue_capacity: 1 << 18,
             max_memory: u64::MAX,
             replicas: 0,
             replica_queue_capacity: 1 << 16,
@@ -630,7 +630,15 @@ impl<S: Shard> ShardedStore<S> {
             at,
         };
         if self.timers.push(request).is_err() {
-            self.slots[shard].needs_sweep.store(true, Ordering::Release);
+            // No timer answers for this key now: say so on the entry, so the sweep arms exactly
+            // the keys whose request was lost (and never a second timer for the others).
+            let slot = &self.slots[shard];
+            slot.primary_map().read(key, |e| {
+                if let Some(e) = e {
+                    e.set_timer_at(NEVER)
+                }
+            });
+            slot.needs_sweep.store(true, Ordering::Release);
             self.stats.timer_queue_overflows.incr();
         }
     }
@@ -693,24 +701,27 @@ impl<S: Shard> ShardedStore<S> {
         TimerOutcome::Expired
     }
 
-    /// If `shard` was flagged because its timer requests overflowed the queue, clears the flag
-    /// and re-arms every key with a TTL there: calls `arm(key, tick)` for each and makes that
-    /// the key's responsible timer. Returns whether the shard was swept.
+    /// If `shard` was flagged (its timer requests overflowed the queue, or it was promoted by a
+    /// failover), clears the flag and arms a timer for every key with a TTL and none
+    /// responsible for it: calls `arm(key, tick)` for each. Returns whether the shard was swept.
     pub fn sweep_if_flagged(&self, shard: usize, mut arm: impl FnMut(Box<[u8]>, Tick)) -> bool {
         let slot = &self.slots[shard];
         if !slot.needs_sweep.swap(false, Ordering::AcqRel) {
             return false;
         }
+        // Keys with a TTL and no responsible timer: their request overflowed the queue, or they
+        // were promoted from a replica (replica entries carry no timer bookkeeping).
+        let unarmed = |e: &Entry| e.has_ttl() && e.timer_at() == NEVER;
         let mut keys = Vec::new();
         slot.primary_map().for_each(|key, entry| {
-            if entry.has_ttl() {
+            if unarmed(entry) {
                 keys.push(Box::<[u8]>::from(key));
             }
         });
         for key in keys {
             let _seq = lock(&slot.writer);
             let deadline = slot.primary_map().read(&key, |e| {
-                e.filter(|e| e.has_ttl()).map(|e| {
+                e.filter(|e| unarmed(e)).map(|e| {
                     e.set_timer_at(e.deadline);
                     e.deadline
                 })
