@@ -41,20 +41,24 @@ impl Shard for LockFreeShard {
         f(self.map.get(key, &guard))
     }
 
-    fn upsert(
+    fn try_upsert<E>(
         &self,
         key: &[u8],
-        mut make: impl FnMut(Option<&Entry>) -> Entry,
-    ) -> Option<EntryMeta> {
+        mut make: impl FnMut(Option<&Entry>) -> Result<Entry, E>,
+    ) -> Result<Option<EntryMeta>, E> {
         let guard = self.map.guard();
         let result = self.map.compute(
             Box::<[u8]>::from(key),
-            |old| Operation::<Entry, ()>::Insert(make(old.map(|(_, e)| e))),
+            |old| match make(old.map(|(_, e)| e)) {
+                Ok(entry) => Operation::Insert(entry),
+                Err(refused) => Operation::Abort(refused),
+            },
             &guard,
         );
         match result {
-            Compute::Updated { old: (_, old), .. } => Some(old.meta()),
-            _ => None,
+            Compute::Updated { old: (_, old), .. } => Ok(Some(old.meta())),
+            Compute::Aborted(refused) => Err(refused),
+            Compute::Inserted(..) | Compute::Removed(..) => Ok(None),
         }
     }
 

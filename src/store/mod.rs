@@ -65,9 +65,26 @@ pub trait Shard: Send + Sync + 'static {
     fn with_capacity(capacity: usize, hasher: RandomState) -> Self;
     /// Runs `f` on the entry of `key`, if any.
     fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R;
-    /// Stores the entry `make` builds from the current one (it may be called more than once
-    /// and must be pure); returns the replaced entry's metadata.
-    fn upsert(&self, key: &[u8], make: impl FnMut(Option<&Entry>) -> Entry) -> Option<EntryMeta>;
+    /// Stores the entry `make` builds from the current one, in one lookup, unless `make`
+    /// refuses (then nothing changes and its error is returned). `make` may be called more than
+    /// once and must be pure. Returns the replaced entry's metadata.
+    fn try_upsert<E>(
+        &self,
+        key: &[u8],
+        make: impl FnMut(Option<&Entry>) -> Result<Entry, E>,
+    ) -> Result<Option<EntryMeta>, E>;
+    /// Stores the entry `make` builds from the current one; returns the replaced entry's
+    /// metadata.
+    fn upsert(
+        &self,
+        key: &[u8],
+        mut make: impl FnMut(Option<&Entry>) -> Entry,
+    ) -> Option<EntryMeta> {
+        match self.try_upsert(key, |old| Ok::<_, std::convert::Infallible>(make(old))) {
+            Ok(old) => old,
+            Err(never) => match never {},
+        }
+    }
     /// Removes `key`; returns the removed entry's metadata.
     fn remove(&self, key: &[u8]) -> Option<EntryMeta>;
     /// Entries stored, expired-but-not-yet-removed ones included.
@@ -513,30 +530,33 @@ impl<S: Shard> ShardedStore<S> {
         let now = self.clock.now();
 
         let mut seq = lock(&slot.writer);
-        let current = slot.primary_map().read(key, |e| e.map(Entry::meta));
-        let live_version = current.filter(|m| m.deadline > now).map(|m| m.version);
-        match condition {
-            Condition::Always => {}
-            Condition::IfVersion(v) if live_version == Some(v) => {}
-            Condition::IfAbsent if live_version.is_none() => {}
-            Condition::IfPresent if live_version.is_some() => {}
-            _ => {
-                return Err(StoreError::PreconditionFailed {
-                    current: live_version,
-                })
+        let version = *seq + 1;
+        // One lookup: the condition is checked, and the pending timer inherited, on the entry
+        // the map hands to `compute` (stable: writers of this shard are serialised here).
+        let old = slot.primary_map().try_upsert(key, |current| {
+            let live_version = current.filter(|e| e.deadline > now).map(|e| e.version);
+            match condition {
+                Condition::Always => {}
+                Condition::IfVersion(v) if live_version == Some(v) => {}
+                Condition::IfAbsent if live_version.is_none() => {}
+                Condition::IfPresent if live_version.is_some() => {}
+                _ => {
+                    return Err(StoreError::PreconditionFailed {
+                        current: live_version,
+                    })
+                }
             }
-        }
-        *seq += 1;
-        let version = *seq;
-        // One pending timer per key: inherit the current one if it fires no later than ours
-        // (a write without TTL keeps tracking it too, so TTL/no-TTL alternation costs nothing).
-        let inherited = current.map_or(NEVER, |m| m.timer_at);
-        let timer_at = inherited.min(deadline);
-        let old = slot.primary_map().upsert(key, |_| {
+            // One pending timer per key: inherit the current one if it fires no later than
+            // ours (a write without TTL keeps tracking it too, so TTL/no-TTL alternation costs
+            // nothing).
+            let inherited = current.map_or(NEVER, |e| e.timer_at());
             let entry = Entry::new(value.clone(), version, deadline);
-            entry.set_timer_at(timer_at);
-            entry
-        });
+            entry.set_timer_at(inherited.min(deadline));
+            Ok(entry)
+        })?;
+        *seq = version;
+        let inherited = old.map_or(NEVER, |m| m.timer_at);
+        let timer_at = inherited.min(deadline);
         slot.account(key.len(), old, Some((value.len(), deadline)));
         if deadline != NEVER && timer_at != inherited {
             self.request_timer(shard, key, timer_at);

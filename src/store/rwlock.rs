@@ -54,22 +54,22 @@ impl Shard for RwLockShard {
         f(map.get(key))
     }
 
-    fn upsert(
+    fn try_upsert<E>(
         &self,
         key: &[u8],
-        mut make: impl FnMut(Option<&Entry>) -> Entry,
-    ) -> Option<EntryMeta> {
+        mut make: impl FnMut(Option<&Entry>) -> Result<Entry, E>,
+    ) -> Result<Option<EntryMeta>, E> {
         let mut map = self.write_map();
         match map.get_mut(key) {
             Some(slot) => {
                 let old = slot.meta();
-                *slot = make(Some(slot));
-                Some(old)
+                *slot = make(Some(slot))?;
+                Ok(Some(old))
             }
             None => {
-                let entry = make(None);
+                let entry = make(None)?;
                 map.insert(Box::from(key), entry);
-                None
+                Ok(None)
             }
         }
     }
