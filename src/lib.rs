@@ -7,6 +7,10 @@
 //!   `RwLockShard` baseline) and reads lock-free or writes inside the shard's writer section.
 //! - [`clock`]: the coarse 1 ms clock every deadline is measured on.
 //! - [`expiry`]: the thread and timing wheel that remove expired keys.
+//! - [`replication`]: every write, in sequence order, to the replica copies' apply threads;
+//!   `ack=all`, failover and recovery.
+//! - [`persistence`]: the append-only log, snapshots and start-up recovery (`--data-dir`).
+//! - `server` and `config` (feature `server`): start-up, the CLI, and shutdown.
 //! - [`sync`]: std or loom primitives; the only module that knows about loom.
 //! - [`counter`]: striped statistics counters that do not bounce cache lines.
 
