@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use shardkv::clock::Clock;
-use shardkv::replication::{ApplyThreads, Health};
+use shardkv::replication::{ApplyThreads, FailoverError, Health};
 use shardkv::store::{Condition, LockFreeShard, RwLockShard, Shard, ShardedStore, StoreConfig};
 
 fn store<S: Shard>(replicas: usize, queue: usize) -> Arc<ShardedStore<S>> {
@@ -180,7 +180,18 @@ fn acknowledged_writes_survive_failover_under_load() {
         if i % 250 == 0 {
             let shard = (i / 250) % store.shard_count();
             let before = store.primary_of(shard);
-            let after = store.fail_primary(shard).unwrap();
+            // Under this load a replica's queue can overflow; a stale or re-syncing replica is
+            // never promoted, so wait (bounded) until one is live again.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let after = loop {
+                match store.fail_primary(shard) {
+                    Ok(promoted) => break promoted,
+                    Err(FailoverError::NoReplica { .. }) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                    Err(e) => panic!("failover of shard {shard}: {e}"),
+                }
+            };
             assert_ne!(before, after);
             // Every acknowledged write is readable right after the failover.
             for key in &acked {
