@@ -39,6 +39,47 @@ pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Wakers of tasks waiting for a condition another thread makes true (a write applied by every
+/// replica, a log record on disk). The waiting side registers and re-checks under the same
+/// mutex the waking side takes after publishing progress, so a wake-up cannot be lost: either
+/// the re-check sees the progress, or the waker is in the list when it is woken.
+pub struct WakerList(Mutex<Vec<std::task::Waker>>);
+
+impl Default for WakerList {
+    fn default() -> Self {
+        WakerList(Mutex::new(Vec::new()))
+    }
+}
+
+impl WakerList {
+    /// `Ready` once `done()` holds; otherwise registers the task to be woken by
+    /// [`WakerList::wake_all`].
+    pub fn poll_until(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        done: impl Fn() -> bool,
+    ) -> std::task::Poll<()> {
+        if done() {
+            return std::task::Poll::Ready(());
+        }
+        let mut wakers = lock(&self.0);
+        if done() {
+            return std::task::Poll::Ready(());
+        }
+        wakers.push(cx.waker().clone());
+        std::task::Poll::Pending
+    }
+
+    /// Wakes every registered task (each re-checks its condition). Call after publishing
+    /// progress.
+    pub fn wake_all(&self) {
+        let wakers = std::mem::take(&mut *lock(&self.0));
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
 /// A bounded multi-producer multi-consumer queue that never blocks.
 ///
 /// `crossbeam_queue::ArrayQueue` normally; a `Mutex<VecDeque>` of the same capacity under loom,

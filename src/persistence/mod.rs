@@ -36,10 +36,10 @@ mod writer;
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use crate::replication::{Op, Record};
-use crate::sync::{lock, AtomicBool, AtomicU64, BoundedQueue, Mutex, Ordering};
+use crate::sync::{lock, AtomicBool, AtomicU64, BoundedQueue, Mutex, Ordering, WakerList};
 
 pub use writer::LogThread;
 
@@ -94,7 +94,7 @@ pub struct LogSink {
     overflowed: AtomicBool,
     /// Per shard: every write up to this sequence number is on disk.
     durable: Box<[AtomicU64]>,
-    waiters: Mutex<Vec<Waker>>,
+    waiters: WakerList,
     /// Callers of `POST /admin/snapshot` waiting for the next snapshot's path.
     snapshot_requests: Mutex<Vec<std::sync::mpsc::Sender<Result<PathBuf, String>>>>,
     sleeping: AtomicBool,
@@ -115,7 +115,7 @@ impl LogSink {
             queue: BoundedQueue::new(capacity),
             overflowed: AtomicBool::new(false),
             durable: (0..shards).map(|_| AtomicU64::new(0)).collect(),
-            waiters: Mutex::new(Vec::new()),
+            waiters: WakerList::default(),
             snapshot_requests: Mutex::new(Vec::new()),
             sleeping: AtomicBool::new(false),
             thread: std::sync::OnceLock::new(),
@@ -179,10 +179,7 @@ impl LogSink {
     }
 
     pub(crate) fn wake_waiters(&self) {
-        let waiters = std::mem::take(&mut *lock(&self.waiters));
-        for waker in waiters {
-            waker.wake();
-        }
+        self.waiters.wake_all();
     }
 }
 
@@ -197,14 +194,8 @@ impl Future for Durable<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.sink.is_durable(self.shard, self.seq) {
-            return Poll::Ready(());
-        }
-        let mut waiters = lock(&self.sink.waiters);
-        if self.sink.is_durable(self.shard, self.seq) {
-            return Poll::Ready(());
-        }
-        waiters.push(cx.waker().clone());
-        Poll::Pending
+        self.sink
+            .waiters
+            .poll_until(cx, || self.sink.is_durable(self.shard, self.seq))
     }
 }

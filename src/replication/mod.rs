@@ -34,13 +34,13 @@ mod failover;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
 use crate::clock::Tick;
 use crate::store::{Shard, ShardedStore};
-use crate::sync::{lock, AtomicBool, AtomicU64, AtomicU8, BoundedQueue, Mutex, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, AtomicU8, BoundedQueue, Ordering, WakerList};
 
 #[cfg(not(shardkv_loom))]
 pub use apply::ApplyThreads;
@@ -171,8 +171,8 @@ impl CopyState {
 /// The replication state of all copies.
 pub struct Replication {
     pub(crate) copies: Box<[CopyState]>,
-    /// Wakers of writers waiting for `ack=all`.
-    waiters: Mutex<Vec<Waker>>,
+    /// Writers waiting for `ack=all`.
+    waiters: WakerList,
 }
 
 impl Replication {
@@ -181,16 +181,13 @@ impl Replication {
             copies: (0..copies)
                 .map(|_| CopyState::new(shards, queue_capacity))
                 .collect(),
-            waiters: Mutex::new(Vec::new()),
+            waiters: WakerList::default(),
         }
     }
 
     /// Wakes every writer waiting for an acknowledgement (they re-check their condition).
     pub(crate) fn wake_waiters(&self) {
-        let waiters = std::mem::take(&mut *lock(&self.waiters));
-        for waker in waiters {
-            waker.wake();
-        }
+        self.waiters.wake_all();
     }
 }
 
@@ -326,16 +323,9 @@ impl<S: Shard> Future for Acked<'_, S> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.store.is_replicated(self.shard, self.seq) {
-            return Poll::Ready(());
-        }
-        let mut waiters = lock(&self.store.replication.waiters);
-        // Re-check under the lock the apply threads take after publishing progress: either we
-        // see their progress here, or they see our waker.
-        if self.store.is_replicated(self.shard, self.seq) {
-            return Poll::Ready(());
-        }
-        waiters.push(cx.waker().clone());
-        Poll::Pending
+        self.store
+            .replication
+            .waiters
+            .poll_until(cx, || self.store.is_replicated(self.shard, self.seq))
     }
 }

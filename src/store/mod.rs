@@ -50,7 +50,9 @@ pub use rwlock::RwLockShard;
 use crate::clock::{Clock, Tick, NEVER};
 use crate::counter::StripedCounter;
 use crate::replication::{Op, Replication, MAX_REPLICAS};
-use crate::sync::{lock, Arc, AtomicBool, AtomicU64, AtomicUsize, BoundedQueue, Mutex, Ordering};
+#[cfg(not(shardkv_loom))]
+use crate::sync::Arc;
+use crate::sync::{lock, AtomicBool, AtomicU64, AtomicUsize, BoundedQueue, Mutex, Ordering};
 
 /// One shard's map. Both implementations sit behind this trait so the store, the benches and
 /// the server can swap them.
