@@ -26,11 +26,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Parser;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::Response;
+use hyper::header::HeaderValue;
+use hyper::StatusCode;
 use shardkv::config::Config;
-use shardkv::http::reply::Reply;
+use shardkv::http::reply::{with_type, Reply};
 use shardkv::http::stats::HttpStats;
 use shardkv::server::{build_runtime, http_limits, shutdown_signal};
 
@@ -39,11 +38,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 static TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
-/// What `/set` answers, for every request.
+/// What `/set` answers, for every request, built by the same function.
 fn fixed_answer() -> Reply {
-    let mut reply = Response::new(Full::new(Bytes::from_static(b"OK")));
-    reply.headers_mut().insert(CONTENT_TYPE, TEXT.clone());
-    reply
+    with_type(StatusCode::OK, &TEXT, Bytes::from_static(b"OK"))
 }
 
 fn main() -> std::process::ExitCode {

@@ -14,16 +14,22 @@
 //! atomic loom cannot see).
 
 #[cfg(shardkv_loom)]
+pub use loom::alloc::{alloc, dealloc};
+#[cfg(shardkv_loom)]
 pub use loom::sync::{
-    atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering},
     Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
 #[cfg(shardkv_loom)]
 pub use loom::thread;
 
+/// The allocator calls for our own reference-counted allocations (`store::Record`): loom's
+/// track leaks and double frees under the model.
+#[cfg(not(shardkv_loom))]
+pub use std::alloc::{alloc, dealloc};
 #[cfg(not(shardkv_loom))]
 pub use std::sync::{
-    atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering},
+    atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering},
     Arc, Condvar, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
 #[cfg(not(shardkv_loom))]

@@ -52,10 +52,12 @@ fn set(store: &ShardedStore<LockFreeShard>, key: &str, value: &str, ttl: Option<
         .unwrap()
 }
 
-fn contents(store: &ShardedStore<LockFreeShard>) -> Vec<(Vec<u8>, Bytes)> {
+fn contents(store: &ShardedStore<LockFreeShard>) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut all = Vec::new();
     for shard in 0..store.shard_count() {
-        store.for_each_in_shard(shard, |k, e| all.push((k.to_vec(), e.value.clone())));
+        store.for_each_in_shard(shard, |r, _| {
+            all.push((r.key().to_vec(), r.value().to_vec()))
+        });
     }
     all.sort();
     all
@@ -88,7 +90,7 @@ fn restart_restores_values_ttls_and_deletes() {
     std::thread::sleep(Duration::from_millis(400));
     let store = new_store();
     let report = recover(&dir, &store).unwrap();
-    assert_eq!(store.get(b"plain").found().unwrap().value, "5");
+    assert_eq!(store.get(b"plain").found().unwrap().value(), b"5");
     let ttl = store.get(b"ttl").found().unwrap();
     let left = ttl.deadline - store.clock().now();
     assert!(
@@ -139,7 +141,7 @@ fn a_torn_last_record_is_dropped_at_every_cut_and_only_it_is_lost() {
         let report = recover(&copy, &store).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
         assert_eq!(store.len(), 4, "cut at {cut}");
         assert!(store.get(b"k4").found().is_none());
-        assert_eq!(store.get(b"k3").found().unwrap().value, "value-3");
+        assert_eq!(store.get(b"k3").found().unwrap().value(), b"value-3");
         if cut > last {
             assert_eq!(
                 report.torn,

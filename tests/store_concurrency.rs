@@ -60,7 +60,7 @@ fn hammer<S: Shard>() {
                         }
                         _ => {
                             if let Lookup::Hit(found) = store.get(shared.as_bytes()) {
-                                let v = std::str::from_utf8(&found.value).unwrap();
+                                let v = std::str::from_utf8(found.value()).unwrap();
                                 assert!(v.starts_with('t') && v.contains('-'), "torn value {v}");
                             }
                         }
@@ -78,7 +78,7 @@ fn hammer<S: Shard>() {
             if i % 3 == 0 {
                 assert!(got.is_none(), "{own} was deleted");
             } else {
-                assert_eq!(got.unwrap().value, Bytes::from(own));
+                assert_eq!(got.unwrap().value(), own.as_bytes());
             }
         }
     }
@@ -86,7 +86,7 @@ fn hammer<S: Shard>() {
     for k in 0..SHARED_KEYS {
         if let Some(found) = store.get(format!("shared-{k}").as_bytes()).found() {
             shared_live += 1;
-            let v = std::str::from_utf8(&found.value).unwrap();
+            let v = std::str::from_utf8(found.value()).unwrap();
             let (t, i) = v[1..].split_once('-').unwrap();
             assert!(t.parse::<usize>().unwrap() < THREADS && i.parse::<usize>().unwrap() < OPS);
         }
@@ -146,7 +146,7 @@ fn limits<S: Shard>() {
     // Nothing changed: the one key is still there with its value and first version.
     assert_eq!(store.len(), 1);
     let found = store.get(b"k").found().unwrap();
-    assert_eq!((found.value.as_ref(), found.version), (&b"v"[..], 1));
+    assert_eq!((found.value(), found.version), (&b"v"[..], 1));
     // Exactly at the limits is accepted.
     store
         .set(

@@ -154,7 +154,10 @@ fn run<S: Shard>(ops: &[Op]) {
             }
             Op::Get { key } => {
                 let k = key_of(key);
-                let got = store.get(&k).found().map(|f| (f.value.to_vec(), f.version));
+                let got = store
+                    .get(&k)
+                    .found()
+                    .map(|f| (f.value().to_vec(), f.version));
                 assert_eq!(got, live(&model, &k, now), "get {k:?} at {now}");
             }
             Op::Delete { key } => {
@@ -182,7 +185,7 @@ fn run<S: Shard>(ops: &[Op]) {
             match live(&model, &k, now) {
                 Some((value, version)) => match got {
                     Lookup::Hit(f) => {
-                        assert_eq!((f.value.to_vec(), f.version), (value, version));
+                        assert_eq!((f.value().to_vec(), f.version), (value, version));
                     }
                     other => panic!("{k:?} should be live, got {other:?}"),
                 },

@@ -65,7 +65,7 @@ fn expire_vs_overwrite(broken: bool) {
             .found()
             .expect("the newer write was removed");
         assert_eq!(found.version, new_version);
-        assert_eq!(&found.value[..], b"new");
+        assert_eq!(found.value(), b"new");
     });
 }
 
@@ -110,7 +110,7 @@ fn rearm_races_a_refresh_and_the_key_still_expires_on_time() {
 
         expirer.step_at(29);
         assert_eq!(store.len(), 1, "removed before its deadline");
-        assert_eq!(&store.get(b"k").found().unwrap().value[..], b"c");
+        assert_eq!(store.get(b"k").found().unwrap().value(), b"c");
         expirer.step_at(30);
         assert!(store.is_empty(), "the key outlived its deadline");
         expirer.step_at(1_000);

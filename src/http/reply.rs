@@ -5,7 +5,7 @@
 //!
 //! Must never: answer a client's mistake with a 5xx, or echo a stored value into an error.
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use http_body_util::Full;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
@@ -13,10 +13,66 @@ use hyper::{Response, StatusCode};
 use crate::duration::TtlError;
 use crate::http::query::QueryError;
 use crate::replication::FailoverError;
-use crate::store::StoreError;
+use crate::store::{Record, StoreError};
 
 /// The response type of every route.
-pub type Reply = Response<Full<Bytes>>;
+pub type Reply = Response<Full<Body>>;
+
+/// A response body: bytes a route built, or a stored value sent straight out of its record
+/// (a reference-count increment on a read, no copy and no allocation).
+#[derive(Debug)]
+pub enum Body {
+    /// Bytes built for this response.
+    Bytes(Bytes),
+    /// The value of a stored record, from byte `sent` on.
+    Value {
+        /// The record whose value is sent.
+        record: Record,
+        /// Bytes of the value already handed to the connection.
+        sent: usize,
+    },
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Body {
+        Body::Bytes(bytes)
+    }
+}
+
+impl From<Record> for Body {
+    fn from(record: Record) -> Body {
+        Body::Value { record, sent: 0 }
+    }
+}
+
+impl Buf for Body {
+    fn remaining(&self) -> usize {
+        match self {
+            Body::Bytes(bytes) => bytes.remaining(),
+            Body::Value { record, sent } => record.value_len() - sent,
+        }
+    }
+
+    fn chunk(&self) -> &[u8] {
+        match self {
+            Body::Bytes(bytes) => bytes.chunk(),
+            Body::Value { record, sent } => &record.value()[*sent..],
+        }
+    }
+
+    fn advance(&mut self, cnt: usize) {
+        match self {
+            Body::Bytes(bytes) => bytes.advance(cnt),
+            Body::Value { record, sent } => {
+                assert!(
+                    cnt <= record.value_len() - *sent,
+                    "advanced past the end of the value"
+                );
+                *sent += cnt;
+            }
+        }
+    }
+}
 
 pub(crate) static JSON: HeaderValue = HeaderValue::from_static("application/json");
 pub(crate) static TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
@@ -179,8 +235,8 @@ pub fn json(status: StatusCode, body: &serde_json::Value) -> Reply {
 }
 
 /// A response with a body of `content_type`.
-pub fn with_type(status: StatusCode, content_type: &HeaderValue, body: Bytes) -> Reply {
-    let mut reply = Response::new(Full::new(body));
+pub fn with_type(status: StatusCode, content_type: &HeaderValue, body: impl Into<Body>) -> Reply {
+    let mut reply = Response::new(Full::new(body.into()));
     *reply.status_mut() = status;
     reply
         .headers_mut()
@@ -190,7 +246,7 @@ pub fn with_type(status: StatusCode, content_type: &HeaderValue, body: Bytes) ->
 
 /// A response with no body.
 pub fn empty(status: StatusCode) -> Reply {
-    let mut reply = Response::new(Full::new(Bytes::new()));
+    let mut reply = Response::new(Full::new(Body::Bytes(Bytes::new())));
     *reply.status_mut() = status;
     reply
 }

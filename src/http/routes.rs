@@ -18,7 +18,7 @@ use hyper::{Method, Request, StatusCode};
 
 use super::batch::{self, Encoding};
 use super::query::{decode_path, Params};
-use super::reply::{empty, json, with_type, ApiError, Reply, OCTETS, TEXT};
+use super::reply::{empty, json, with_type, ApiError, Body, Reply, OCTETS, TEXT};
 use super::stats::OpKind;
 use super::AppState;
 use crate::clock::{Tick, NEVER, TICK};
@@ -255,11 +255,11 @@ fn seed_get<S: Shard>(
 
 /// The stored bytes as they are, never sniffed as HTML.
 fn value_reply<S: Shard>(state: &AppState<S>, found: Found, method: &Method, meta: bool) -> Reply {
-    let len = found.value.len();
+    let len = found.record.value_len();
     let body = if method == Method::HEAD {
-        Bytes::new()
+        Body::Bytes(Bytes::new())
     } else {
-        found.value
+        Body::from(found.record)
     };
     let mut reply = with_type(StatusCode::OK, &OCTETS, body);
     let headers = reply.headers_mut();
@@ -298,9 +298,7 @@ fn set_from_params<S: Shard>(
     let value = params.value.ok_or(ApiError::MissingParam("value"))?;
     let ttl = ttl_param(params.ttl.as_deref())?;
     let all = ack_param(state, params.ack.as_deref())?;
-    let version = state
-        .store
-        .set(&key, Bytes::copy_from_slice(&value), ttl, Condition::Always)?;
+    let version = state.store.set(&key, &value, ttl, Condition::Always)?;
     Ok((state.store.shard_of(&key), version, all))
 }
 
@@ -343,9 +341,7 @@ async fn rest_put<S: Shard>(
     let condition = condition_of(&req)?;
     state.store.validate_key(&key)?;
     let body = read_body(state, req).await?;
-    let version = state
-        .store
-        .set(&key, Bytes::copy_from_slice(&body), ttl, condition)?;
+    let version = state.store.set(&key, &body, ttl, condition)?;
     await_ack(state, state.store.shard_of(&key), version, all).await?;
     let mut reply = empty(StatusCode::NO_CONTENT);
     reply.headers_mut().insert(ETAG, etag(version));
@@ -417,11 +413,11 @@ fn mget<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Result<Repl
         let value = match state.store.get(key.as_bytes()).found() {
             None => serde_json::Value::Null,
             Some(found) => {
-                answer_bytes += found.value.len();
+                answer_bytes += found.record.value_len();
                 if answer_bytes > limit {
                     return Err(ApiError::BatchAnswerTooLarge { limit });
                 }
-                serde_json::Value::String(encoding.encode(&key, &found.value)?)
+                serde_json::Value::String(encoding.encode(&key, found.value())?)
             }
         };
         values.insert(key, value);

@@ -38,7 +38,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::replication::{Op, Record};
+use crate::replication::{Op, QueuedWrite};
 use crate::sync::{lock, AtomicBool, AtomicU64, BoundedQueue, Mutex, Ordering, WakerList};
 
 pub use writer::LogThread;
@@ -89,7 +89,7 @@ pub enum PersistenceError {
 
 /// The queue between writers and the log thread, and the durability progress it publishes.
 pub struct LogSink {
-    queue: BoundedQueue<Record>,
+    queue: BoundedQueue<QueuedWrite>,
     /// Set by a writer whose record did not fit; the log thread answers with a snapshot.
     overflowed: AtomicBool,
     /// Per shard: every write up to this sequence number is on disk.
@@ -128,7 +128,7 @@ impl LogSink {
 
     /// Queues one write (inside the writer section). Never waits.
     pub(crate) fn append(&self, shard: usize, seq: u64, op: Op) {
-        let record = Record {
+        let record = QueuedWrite {
             shard: shard as u32,
             seq,
             tick: 0,

@@ -13,8 +13,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 use super::format::{decode_record, parse_name, Header, LOG_MAGIC, SNAPSHOT_MAGIC, VERSION};
 use super::writer::wall_ms;
 use super::PersistenceError;
@@ -150,11 +148,11 @@ pub fn recover<S: Shard>(
                 continue;
             }
             report.records += 1;
-            let set = match record.set {
+            let set = match &record.set {
                 None => None,
-                Some((0, value)) => Some((Bytes::from(value), crate::clock::NEVER)),
-                Some((expires, value)) if expires > now_wall => {
-                    Some((Bytes::from(value), now_tick + (expires - now_wall)))
+                Some((0, value)) => Some((&value[..], crate::clock::NEVER)),
+                Some((expires, value)) if *expires > now_wall => {
+                    Some((&value[..], now_tick + (expires - now_wall)))
                 }
                 Some(_) => {
                     report.expired += 1;

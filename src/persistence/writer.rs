@@ -204,8 +204,7 @@ impl<S: Shard> Writer<S> {
             let shard = record.shard as usize;
             match &record.op {
                 Op::Set {
-                    key,
-                    value,
+                    record: stored,
                     deadline,
                 } => {
                     let expires = self.expires_ms(*deadline);
@@ -213,8 +212,8 @@ impl<S: Shard> Writer<S> {
                         &mut self.buf,
                         record.shard,
                         record.seq,
-                        key,
-                        Some((expires, value)),
+                        stored.key(),
+                        Some((expires, stored.value())),
                     );
                 }
                 Op::Remove { key } => {
@@ -419,8 +418,8 @@ fn write_snapshot<S: Shard>(
                 &mut buf,
                 shard as u32,
                 e.version,
-                &e.key,
-                Some((expires, &e.value)),
+                e.record.key(),
+                Some((expires, e.record.value())),
             );
             if buf.len() >= 1 << 20 {
                 out.write_all(&buf).map_err(io_err(&tmp))?;

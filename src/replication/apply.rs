@@ -8,7 +8,7 @@
 //! Must never: apply a record at or below the copy's applied sequence for its shard, or write
 //! to a shard of which this copy is the primary or a failed copy.
 
-use crate::replication::{Health, Op, Record};
+use crate::replication::{Health, Op, QueuedWrite};
 use crate::store::{Entry, Shard, ShardedStore};
 use crate::sync::{lock, Ordering};
 
@@ -41,7 +41,7 @@ impl<S: Shard> ShardedStore<S> {
         taken
     }
 
-    fn apply_record(&self, copy: usize, record: Record) {
+    fn apply_record(&self, copy: usize, record: QueuedWrite) {
         let shard = record.shard as usize;
         let slot = &self.slots[shard];
         let state = &self.replication.copies[copy];
@@ -54,11 +54,10 @@ impl<S: Shard> ShardedStore<S> {
         let map = &slot.copies[copy];
         match record.op {
             Op::Set {
-                key,
-                value,
+                record: stored,
                 deadline,
             } => {
-                map.upsert(&key, |_| Entry::new(value.clone(), record.seq, deadline));
+                map.upsert(stored, |_| Entry::new(record.seq, deadline));
             }
             Op::Remove { key } => {
                 map.remove(&key);
@@ -106,9 +105,7 @@ impl<S: Shard> ShardedStore<S> {
         let target = &slot.copies[copy];
         target.clear();
         for e in entries {
-            target.upsert(&e.key, |_| {
-                Entry::new(e.value.clone(), e.version, e.deadline)
-            });
+            target.upsert(e.record, |_| Entry::new(e.version, e.deadline));
         }
         state.applied[shard].store(*seq, Ordering::Release);
         slot.failed.fetch_and(!(1u64 << copy), Ordering::AcqRel);
@@ -117,20 +114,18 @@ impl<S: Shard> ShardedStore<S> {
 
     /// Reads `key` from copy `copy` of its shard, whatever that copy's role (tests and models
     /// compare replicas with primaries through this).
-    pub fn read_copy(
-        &self,
-        copy: usize,
-        key: &[u8],
-    ) -> Option<(bytes::Bytes, u64, crate::clock::Tick)> {
+    pub fn read_copy(&self, copy: usize, key: &[u8]) -> Option<(Vec<u8>, u64, crate::clock::Tick)> {
         let slot = &self.slots[self.shard_of(key)];
-        slot.copies[copy].read(key, |e| e.map(|e| (e.value.clone(), e.version, e.deadline)))
+        slot.copies[copy].read(key, |e| {
+            e.map(|(r, e)| (r.value().to_vec(), e.version, e.deadline))
+        })
     }
 
     /// Every entry of copy `copy` of `shard`, sorted by key (tests compare copies with this).
-    pub fn copy_contents(&self, copy: usize, shard: usize) -> Vec<(Vec<u8>, bytes::Bytes, u64)> {
+    pub fn copy_contents(&self, copy: usize, shard: usize) -> Vec<(Vec<u8>, Vec<u8>, u64)> {
         let mut out = Vec::new();
         self.slots[shard].copies[copy]
-            .for_each(|k, e| out.push((k.to_vec(), e.value.clone(), e.version)));
+            .for_each(|r, e| out.push((r.key().to_vec(), r.value().to_vec(), e.version)));
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }

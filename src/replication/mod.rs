@@ -36,8 +36,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
-
 use crate::clock::Tick;
 use crate::store::{Shard, ShardedStore};
 use crate::sync::{AtomicBool, AtomicU64, AtomicU8, BoundedQueue, Ordering, WakerList};
@@ -82,12 +80,11 @@ impl Health {
 /// One replicated write.
 #[derive(Debug, Clone)]
 pub enum Op {
-    /// The key now holds this value and deadline (its version is the record's sequence).
+    /// The key now holds this value and deadline (its version is the write's sequence).
     Set {
-        /// The key.
-        key: Box<[u8]>,
-        /// The value.
-        value: Bytes,
+        /// The key and value: the primary's own record, shared (replicas store the same
+        /// immutable allocation, and the log writer encodes from it).
+        record: crate::store::Record,
         /// The deadline tick, or `NEVER`.
         deadline: Tick,
     },
@@ -100,7 +97,7 @@ pub enum Op {
 
 /// A write on its way to a replica.
 #[derive(Debug)]
-pub struct Record {
+pub struct QueuedWrite {
     /// The shard.
     pub shard: u32,
     /// The shard's sequence number of this write.
@@ -113,7 +110,7 @@ pub struct Record {
 
 /// The replication state of one copy (its queue, progress and health).
 pub struct CopyState {
-    pub(crate) queue: BoundedQueue<Record>,
+    pub(crate) queue: BoundedQueue<QueuedWrite>,
     health: AtomicU8,
     /// Per shard: the last sequence number applied to this copy.
     pub(crate) applied: Box<[AtomicU64]>,
@@ -231,7 +228,7 @@ impl<S: Shard> ShardedStore<S> {
             if c == primary || failed & (1 << c) != 0 || copy.health() == Health::Stale {
                 continue;
             }
-            let record = Record {
+            let record = QueuedWrite {
                 shard: shard as u32,
                 seq,
                 tick,

@@ -1,17 +1,17 @@
-//! What one slot of a shard holds: the value, its deadline and its version.
+//! What a shard stores beside each [`Record`](super::Record): its version, deadline and timer.
+//!
+//! A map slot is the pair (record, entry): the record (key and value, shared and immutable) is
+//! the map's key, the entry its value. 24 bytes, so a papaya node (record pointer + entry) is a
+//! 32-byte allocation.
 //!
 //! An entry is immutable once published except for `timer_at`, the bookkeeping that keeps at
 //! most one pending expiry timer per key; it is only written inside the shard's writer section.
 
-use bytes::Bytes;
-
 use crate::clock::{Tick, NEVER};
 use crate::sync::{AtomicU64, Ordering};
 
-/// A stored value with its metadata.
+/// The metadata of a stored record.
 pub struct Entry {
-    /// The value, in its own allocation (never a slice of a request buffer, which would pin it).
-    pub value: Bytes,
     /// The write that produced this entry: the shard's sequence number at that write. Versions
     /// of one key only grow, so `ETag`, compare-and-set, expiry and replicas all use it.
     pub version: u64,
@@ -28,9 +28,8 @@ pub struct Entry {
 
 impl Entry {
     /// A new entry with no timer armed yet.
-    pub fn new(value: Bytes, version: u64, deadline: Tick) -> Entry {
+    pub fn new(version: u64, deadline: Tick) -> Entry {
         Entry {
-            value,
             version,
             deadline,
             timer_at: AtomicU64::new(NEVER),
@@ -59,13 +58,13 @@ impl Entry {
         self.timer_at.store(tick, Ordering::Release);
     }
 
-    /// The metadata of this entry, detached from the map.
-    pub fn meta(&self) -> EntryMeta {
+    /// The metadata of this entry, detached from the map; `value_len` is the record's.
+    pub fn meta(&self, value_len: usize) -> EntryMeta {
         EntryMeta {
             version: self.version,
             deadline: self.deadline,
             timer_at: self.timer_at(),
-            value_len: self.value.len(),
+            value_len,
         }
     }
 }
@@ -73,7 +72,6 @@ impl Entry {
 impl Clone for Entry {
     fn clone(&self) -> Self {
         Entry {
-            value: self.value.clone(),
             version: self.version,
             deadline: self.deadline,
             timer_at: AtomicU64::new(self.timer_at()),
@@ -83,9 +81,7 @@ impl Clone for Entry {
 
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Values never appear in logs or debug output.
         f.debug_struct("Entry")
-            .field("len", &self.value.len())
             .field("version", &self.version)
             .field("deadline", &self.deadline)
             .finish()

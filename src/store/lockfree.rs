@@ -4,6 +4,10 @@
 //! bounce between cores, unlike an `RwLock`), which is what a read-heavy cache wants. Memory is
 //! reclaimed by `seize` once no reader holds a guard.
 //!
+//! The map's key is the [`Record`] (key and value in one allocation) and its value the 24-byte
+//! [`Entry`], so papaya's node is 32 bytes and a lookup follows slot → node → record. Every
+//! write stores a new record, so `compute` replaces the node (key included) in one lookup.
+//!
 //! Writes are serialised per shard by the store's writer section (see `store::ShardedStore`),
 //! so `compute` here never races another writer; it may still retry during an incremental
 //! resize, so the closure it runs must stay pure.
@@ -15,11 +19,12 @@ use foldhash::fast::RandomState;
 use papaya::{Compute, Operation};
 
 use super::entry::{Entry, EntryMeta};
+use super::record::Record;
 use super::Shard;
 
 /// A lock-free shard.
 pub struct LockFreeShard {
-    map: CachePadded<papaya::HashMap<Box<[u8]>, Entry, RandomState>>,
+    map: CachePadded<papaya::HashMap<Record, Entry, RandomState>>,
 }
 
 impl Shard for LockFreeShard {
@@ -36,19 +41,19 @@ impl Shard for LockFreeShard {
     }
 
     #[inline]
-    fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
+    fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<(&Record, &Entry)>) -> R) -> R {
         let guard = self.map.guard();
-        f(self.map.get(key, &guard))
+        f(self.map.get_key_value(key, &guard))
     }
 
     fn try_upsert<E>(
         &self,
-        key: &[u8],
+        record: Record,
         mut make: impl FnMut(Option<&Entry>) -> Result<Entry, E>,
     ) -> Result<Option<EntryMeta>, E> {
         let guard = self.map.guard();
         let result = self.map.compute(
-            Box::<[u8]>::from(key),
+            record,
             |old| match make(old.map(|(_, e)| e)) {
                 Ok(entry) => Operation::Insert(entry),
                 Err(refused) => Operation::Abort(refused),
@@ -56,7 +61,9 @@ impl Shard for LockFreeShard {
             &guard,
         );
         match result {
-            Compute::Updated { old: (_, old), .. } => Ok(Some(old.meta())),
+            Compute::Updated {
+                old: (record, old), ..
+            } => Ok(Some(old.meta(record.value_len()))),
             Compute::Aborted(refused) => Err(refused),
             Compute::Inserted(..) | Compute::Removed(..) => Ok(None),
         }
@@ -64,7 +71,9 @@ impl Shard for LockFreeShard {
 
     fn remove(&self, key: &[u8]) -> Option<EntryMeta> {
         let guard = self.map.guard();
-        self.map.remove(key, &guard).map(Entry::meta)
+        self.map
+            .remove_entry(key, &guard)
+            .map(|(record, entry)| entry.meta(record.value_len()))
     }
 
     fn clear(&self) {
@@ -75,10 +84,10 @@ impl Shard for LockFreeShard {
         self.map.len()
     }
 
-    fn for_each(&self, mut f: impl FnMut(&[u8], &Entry)) {
+    fn for_each(&self, mut f: impl FnMut(&Record, &Entry)) {
         let guard = self.map.guard();
-        for (key, entry) in self.map.iter(&guard) {
-            f(key, entry);
+        for (record, entry) in self.map.iter(&guard) {
+            f(record, entry);
         }
     }
 }

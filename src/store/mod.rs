@@ -33,11 +33,11 @@
 mod entry;
 #[cfg(not(shardkv_loom))]
 mod lockfree;
+mod record;
 mod rwlock;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use crossbeam_utils::CachePadded;
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
@@ -45,6 +45,7 @@ use std::hash::BuildHasher;
 pub use entry::{Entry, EntryMeta};
 #[cfg(not(shardkv_loom))]
 pub use lockfree::LockFreeShard;
+pub use record::Record;
 pub use rwlock::RwLockShard;
 
 use crate::clock::{Clock, Tick, NEVER};
@@ -65,24 +66,25 @@ pub trait Shard: Send + Sync + 'static {
     const KIND: &'static str;
     /// An empty shard sized for about `capacity` keys.
     fn with_capacity(capacity: usize, hasher: RandomState) -> Self;
-    /// Runs `f` on the entry of `key`, if any.
-    fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R;
-    /// Stores the entry `make` builds from the current one, in one lookup, unless `make`
-    /// refuses (then nothing changes and its error is returned). `make` may be called more than
-    /// once and must be pure. Returns the replaced entry's metadata.
+    /// Runs `f` on the record and entry stored under `key`, if any.
+    fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<(&Record, &Entry)>) -> R) -> R;
+    /// Stores `record` (under its key, replacing any record there) with the entry `make` builds
+    /// from the current one, in one lookup, unless `make` refuses (then nothing changes and its
+    /// error is returned). `make` may be called more than once and must be pure. Returns the
+    /// replaced entry's metadata.
     fn try_upsert<E>(
         &self,
-        key: &[u8],
+        record: Record,
         make: impl FnMut(Option<&Entry>) -> Result<Entry, E>,
     ) -> Result<Option<EntryMeta>, E>;
-    /// Stores the entry `make` builds from the current one; returns the replaced entry's
-    /// metadata.
+    /// Stores `record` with the entry `make` builds from the current one; returns the replaced
+    /// entry's metadata.
     fn upsert(
         &self,
-        key: &[u8],
+        record: Record,
         mut make: impl FnMut(Option<&Entry>) -> Entry,
     ) -> Option<EntryMeta> {
-        match self.try_upsert(key, |old| Ok::<_, std::convert::Infallible>(make(old))) {
+        match self.try_upsert(record, |old| Ok::<_, std::convert::Infallible>(make(old))) {
             Ok(old) => old,
             Err(never) => match never {},
         }
@@ -99,7 +101,7 @@ pub trait Shard: Send + Sync + 'static {
     fn clear(&self);
     /// Visits every entry (a weak snapshot for `LockFreeShard`: concurrent writes may or may
     /// not be seen). `f` must not write to this shard.
-    fn for_each(&self, f: impl FnMut(&[u8], &Entry));
+    fn for_each(&self, f: impl FnMut(&Record, &Entry));
 }
 
 /// Why the store refused a request. Nothing was changed.
@@ -158,15 +160,35 @@ pub enum Condition {
 }
 
 /// A live value found by [`ShardedStore::get`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Found {
-    /// The value: a cheap reference-counted handle to the stored bytes.
-    pub value: Bytes,
+    /// The stored key and value: a handle to the store's own allocation (a reference-count
+    /// increment, no copy), so the value can be sent after the map's guard is gone.
+    pub record: Record,
     /// The entry's version.
     pub version: u64,
     /// The entry's deadline tick, or [`NEVER`].
     pub deadline: Tick,
 }
+
+impl Found {
+    /// The value.
+    pub fn value(&self) -> &[u8] {
+        self.record.value()
+    }
+}
+
+impl PartialEq for Found {
+    fn eq(&self, other: &Found) -> bool {
+        // `Record`'s own equality looks at the key only (it is the map's key).
+        self.record.key() == other.record.key()
+            && self.value() == other.value()
+            && self.version == other.version
+            && self.deadline == other.deadline
+    }
+}
+
+impl Eq for Found {}
 
 /// The outcome of a read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -252,10 +274,10 @@ impl Default for StoreConfig {
     }
 }
 
-/// Bytes counted per entry beyond its key and value: papaya's boxed entry, the map slot at
-/// half load, the value's shared header, and allocator rounding (an estimate from the
+/// Bytes counted per entry beyond its key and value: papaya's 32-byte node, the map slot at
+/// half load, the record's 12-byte header and allocator rounding (an estimate from the
 /// bytes-per-key measurement in `perf/RESULTS.md`).
-pub const ENTRY_OVERHEAD: u64 = 112;
+pub const ENTRY_OVERHEAD: u64 = 80;
 
 /// `(4 × available cores).next_power_of_two()`, DashMap's choice.
 pub fn default_shard_count() -> usize {
@@ -288,10 +310,8 @@ pub(crate) struct Slot<S> {
 /// One entry copied out of a shard (snapshots and replica re-syncs).
 #[derive(Debug, Clone)]
 pub struct SnapshotEntry {
-    /// The key.
-    pub key: Box<[u8]>,
-    /// The value.
-    pub value: Bytes,
+    /// The key and value (shared with the map, not copied).
+    pub record: Record,
     /// The entry's version.
     pub version: u64,
     /// The entry's deadline, or [`NEVER`].
@@ -303,10 +323,9 @@ impl<S: Shard> Slot<S> {
     pub(crate) fn collect_primary(&self) -> Vec<SnapshotEntry> {
         let map = self.primary_map();
         let mut entries = Vec::with_capacity(map.len());
-        map.for_each(|key, e| {
+        map.for_each(|record, e| {
             entries.push(SnapshotEntry {
-                key: key.into(),
-                value: e.value.clone(),
+                record: record.clone(),
                 version: e.version,
                 deadline: e.deadline,
             })
@@ -486,9 +505,9 @@ impl<S: Shard> ShardedStore<S> {
         let now = self.clock.now();
         let lookup = slot.primary_map().read(key, |entry| match entry {
             None => Lookup::Miss,
-            Some(e) if e.is_expired(now) => Lookup::Expired,
-            Some(e) => Lookup::Hit(Found {
-                value: e.value.clone(),
+            Some((_, e)) if e.is_expired(now) => Lookup::Expired,
+            Some((record, e)) => Lookup::Hit(Found {
+                record: record.clone(),
                 version: e.version,
                 deadline: e.deadline,
             }),
@@ -504,10 +523,11 @@ impl<S: Shard> ShardedStore<S> {
     pub fn set(
         &self,
         key: &[u8],
-        value: Bytes,
+        value: impl AsRef<[u8]>,
         ttl: Option<Duration>,
         condition: Condition,
     ) -> Result<u64, StoreError> {
+        let value = value.as_ref();
         self.validate_key(key)?;
         self.validate_value_len(value.len())?;
         let deadline = match ttl {
@@ -516,17 +536,19 @@ impl<S: Shard> ShardedStore<S> {
             Some(ttl) => self.clock.deadline_after(ttl),
         };
         self.check_memory((key.len() + value.len()) as u64 + ENTRY_OVERHEAD)?;
-        self.write(key, value, deadline, condition)
+        // The one copy of the value: out of the request, into the store's own allocation.
+        self.write(Record::new(key, value), deadline, condition)
     }
 
     /// The writer section of a set, after validation.
     fn write(
         &self,
-        key: &[u8],
-        value: Bytes,
+        record: Record,
         deadline: Tick,
         condition: Condition,
     ) -> Result<u64, StoreError> {
+        let key = record.key();
+        let value_len = record.value_len();
         let shard = self.shard_of(key);
         let slot = &self.slots[shard];
         let now = self.clock.now();
@@ -535,7 +557,7 @@ impl<S: Shard> ShardedStore<S> {
         let version = *seq + 1;
         // One lookup: the condition is checked, and the pending timer inherited, on the entry
         // the map hands to `compute` (stable: writers of this shard are serialised here).
-        let old = slot.primary_map().try_upsert(key, |current| {
+        let old = slot.primary_map().try_upsert(record.clone(), |current| {
             let live_version = current.filter(|e| e.deadline > now).map(|e| e.version);
             match condition {
                 Condition::Always => {}
@@ -552,20 +574,19 @@ impl<S: Shard> ShardedStore<S> {
             // ours (a write without TTL keeps tracking it too, so TTL/no-TTL alternation costs
             // nothing).
             let inherited = current.map_or(NEVER, |e| e.timer_at());
-            let entry = Entry::new(value.clone(), version, deadline);
+            let entry = Entry::new(version, deadline);
             entry.set_timer_at(inherited.min(deadline));
             Ok(entry)
         })?;
         *seq = version;
         let inherited = old.map_or(NEVER, |m| m.timer_at);
         let timer_at = inherited.min(deadline);
-        slot.account(key.len(), old, Some((value.len(), deadline)));
+        slot.account(key.len(), old, Some((value_len, deadline)));
         if deadline != NEVER && timer_at != inherited {
             self.request_timer(shard, key, timer_at);
         }
         self.publish(shard, version, || Op::Set {
-            key: key.into(),
-            value: value.clone(),
+            record: record.clone(),
             deadline,
         });
         drop(seq);
@@ -615,11 +636,11 @@ impl<S: Shard> ShardedStore<S> {
     /// already passed removes the key), or a removal. Bypasses the size limits (what was stored
     /// stays loadable if the limits shrink) and takes a fresh version, above every version on
     /// disk once [`ShardedStore::raise_versions`] has run.
-    pub fn restore(&self, key: &[u8], set: Option<(Bytes, Tick)>) {
+    pub fn restore(&self, key: &[u8], set: Option<(&[u8], Tick)>) {
         match set {
             Some((value, deadline)) if deadline > self.clock.now() => {
                 // Condition::Always cannot fail.
-                let _ = self.write(key, value, deadline, Condition::Always);
+                let _ = self.write(Record::new(key, value), deadline, Condition::Always);
             }
             _ => {
                 self.remove(key);
@@ -656,7 +677,7 @@ impl<S: Shard> ShardedStore<S> {
             // the keys whose request was lost (and never a second timer for the others).
             let slot = &self.slots[shard];
             slot.primary_map().read(key, |e| {
-                if let Some(e) = e {
+                if let Some((_, e)) = e {
                     e.set_timer_at(NEVER)
                 }
             });
@@ -683,11 +704,12 @@ impl<S: Shard> ShardedStore<S> {
     pub fn on_timer(&self, shard: usize, key: &[u8], fired_at: Tick, now: Tick) -> TimerOutcome {
         let slot = &self.slots[shard];
         // Cheap lock-free look first: most fired timers are either due or stale.
-        let Some(seen) = slot.primary_map().read(key, |e| e.map(Entry::meta)) else {
+        let meta = |e: Option<(&Record, &Entry)>| e.map(|(r, e)| e.meta(r.value_len()));
+        let Some(seen) = slot.primary_map().read(key, meta) else {
             return TimerOutcome::Gone;
         };
         let mut seq = lock(&slot.writer);
-        let current = slot.primary_map().read(key, |e| e.map(Entry::meta));
+        let current = slot.primary_map().read(key, meta);
         // The decision is taken on the entry as it is inside the writer section, not on what
         // was seen before entering it (a write may have landed in between).
         let basis = if self.expiry_check_disabled() {
@@ -704,7 +726,7 @@ impl<S: Shard> ShardedStore<S> {
         if entry.deadline > now {
             // The TTL was extended or removed: this timer now answers for the new deadline.
             slot.primary_map().read(key, |e| {
-                if let Some(e) = e {
+                if let Some((_, e)) = e {
                     e.set_timer_at(entry.deadline)
                 }
             });
@@ -735,15 +757,15 @@ impl<S: Shard> ShardedStore<S> {
         // were promoted from a replica (replica entries carry no timer bookkeeping).
         let unarmed = |e: &Entry| e.has_ttl() && e.timer_at() == NEVER;
         let mut keys = Vec::new();
-        slot.primary_map().for_each(|key, entry| {
+        slot.primary_map().for_each(|record, entry| {
             if unarmed(entry) {
-                keys.push(Box::<[u8]>::from(key));
+                keys.push(Box::<[u8]>::from(record.key()));
             }
         });
         for key in keys {
             let _seq = lock(&slot.writer);
             let deadline = slot.primary_map().read(&key, |e| {
-                e.filter(|e| unarmed(e)).map(|e| {
+                e.map(|(_, e)| e).filter(|e| unarmed(e)).map(|e| {
                     e.set_timer_at(e.deadline);
                     e.deadline
                 })
@@ -800,7 +822,7 @@ impl<S: Shard> ShardedStore<S> {
     }
 
     /// Visits every entry of `shard` (a weak snapshot; see [`Shard::for_each`]).
-    pub fn for_each_in_shard(&self, shard: usize, f: impl FnMut(&[u8], &Entry)) {
+    pub fn for_each_in_shard(&self, shard: usize, f: impl FnMut(&Record, &Entry)) {
         self.slots[shard].primary_map().for_each(f)
     }
 

@@ -10,16 +10,32 @@
 //!
 //! Must never: call out to user code while holding the write lock.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 
 use crossbeam_utils::CachePadded;
 use foldhash::fast::RandomState;
+use hashbrown::hash_table::{Entry as Slot, HashTable};
 
 use super::entry::{Entry, EntryMeta};
+use super::record::Record;
 use super::Shard;
 use crate::sync::RwLock;
 
-type Map = HashMap<Box<[u8]>, Entry, RandomState>;
+/// The slots and the hasher that places them. A `HashTable` rather than a `HashMap` because
+/// a write replaces the whole slot, record (the key) included; `HashMap::insert` would keep the
+/// old key, and with it the old value.
+struct Map {
+    table: HashTable<(Record, Entry)>,
+    hasher: RandomState,
+}
+
+impl Map {
+    #[inline]
+    fn find(&self, key: &[u8]) -> Option<&(Record, Entry)> {
+        self.table
+            .find(self.hasher.hash_one(key), |(r, _)| r.key() == key)
+    }
+}
 
 /// A shard behind a reader-writer lock.
 pub struct RwLockShard {
@@ -27,7 +43,7 @@ pub struct RwLockShard {
 }
 
 impl RwLockShard {
-    // A panic while holding the lock cannot leave the map half-updated (std's HashMap
+    // A panic while holding the lock cannot leave the table half-updated (hashbrown's
     // operations are panic-safe), so poisoning is ignored rather than failing every request.
     fn read_map(&self) -> crate::sync::RwLockReadGuard<'_, Map> {
         self.map.read().unwrap_or_else(|p| p.into_inner())
@@ -42,54 +58,68 @@ impl Shard for RwLockShard {
 
     fn with_capacity(capacity: usize, hasher: RandomState) -> Self {
         RwLockShard {
-            map: CachePadded::new(RwLock::new(HashMap::with_capacity_and_hasher(
-                capacity, hasher,
-            ))),
+            map: CachePadded::new(RwLock::new(Map {
+                table: HashTable::with_capacity(capacity),
+                hasher,
+            })),
         }
     }
 
     #[inline]
-    fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<&Entry>) -> R) -> R {
+    fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<(&Record, &Entry)>) -> R) -> R {
         let map = self.read_map();
-        f(map.get(key))
+        f(map.find(key).map(|(r, e)| (r, e)))
     }
 
     fn try_upsert<E>(
         &self,
-        key: &[u8],
+        record: Record,
         mut make: impl FnMut(Option<&Entry>) -> Result<Entry, E>,
     ) -> Result<Option<EntryMeta>, E> {
-        let mut map = self.write_map();
-        match map.get_mut(key) {
-            Some(slot) => {
-                let old = slot.meta();
-                *slot = make(Some(slot))?;
+        let mut guard = self.write_map();
+        let map = &mut *guard;
+        let hash = map.hasher.hash_one(record.key());
+        let hasher = &map.hasher;
+        match map.table.entry(
+            hash,
+            |(r, _)| r.key() == record.key(),
+            |(r, _)| hasher.hash_one(r.key()),
+        ) {
+            Slot::Occupied(mut slot) => {
+                let (old_record, old_entry) = slot.get_mut();
+                let old = old_entry.meta(old_record.value_len());
+                let entry = make(Some(old_entry))?;
+                *slot.get_mut() = (record, entry);
                 Ok(Some(old))
             }
-            None => {
+            Slot::Vacant(slot) => {
                 let entry = make(None)?;
-                map.insert(Box::from(key), entry);
+                slot.insert((record, entry));
                 Ok(None)
             }
         }
     }
 
     fn remove(&self, key: &[u8]) -> Option<EntryMeta> {
-        self.write_map().remove(key).map(|e| e.meta())
+        let mut map = self.write_map();
+        let hash = map.hasher.hash_one(key);
+        let slot = map.table.find_entry(hash, |(r, _)| r.key() == key).ok()?;
+        let ((record, entry), _) = slot.remove();
+        Some(entry.meta(record.value_len()))
     }
 
     fn clear(&self) {
-        self.write_map().clear();
+        self.write_map().table.clear();
     }
 
     fn len(&self) -> usize {
-        self.read_map().len()
+        self.read_map().table.len()
     }
 
-    fn for_each(&self, mut f: impl FnMut(&[u8], &Entry)) {
+    fn for_each(&self, mut f: impl FnMut(&Record, &Entry)) {
         let map = self.read_map();
-        for (key, entry) in map.iter() {
-            f(key, entry);
+        for (record, entry) in map.table.iter() {
+            f(record, entry);
         }
     }
 }
