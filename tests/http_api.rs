@@ -531,7 +531,7 @@ fn failover_without_replicas_is_a_clear_conflict() {
 
 #[test]
 fn memory_guard_refuses_writes_with_507_and_keeps_reads_and_deletes() {
-    // Room for a few dozen small entries (each counts key + value + 112 bytes of overhead).
+    // Room for a few dozen small entries (each counts key + value + 80 bytes of overhead).
     let s = Server::start(&["--max-memory", "8000"]);
     let c = client();
     let mut stored = 0;

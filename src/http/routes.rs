@@ -24,7 +24,7 @@ use super::AppState;
 use crate::clock::{Tick, NEVER, TICK};
 use crate::duration::parse_ttl;
 use crate::persistence::FsyncMode;
-use crate::store::{Condition, Found, Lookup, Shard, ENTRY_OVERHEAD};
+use crate::store::{Condition, Found, Lookup, Shard};
 
 static NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 static HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
@@ -438,10 +438,10 @@ async fn mset<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Resul
     for write in &writes {
         state.store.validate_key(write.key.as_bytes())?;
         state.store.validate_value_len(write.value.len())?;
-        total += (write.key.len() + write.value.len()) as u64 + ENTRY_OVERHEAD;
+        total += (write.key.len() + write.value.len()) as u64;
     }
     // All or nothing: refuse the whole batch up front rather than stop half-way at the limit.
-    state.store.check_memory(total)?;
+    state.store.check_memory(total, writes.len() as u64)?;
     let written = writes.len();
     // The last version written to each shard: acknowledging it covers the earlier ones.
     let mut last = std::collections::BTreeMap::new();

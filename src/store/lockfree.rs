@@ -8,6 +8,21 @@
 //! [`Entry`], so papaya's node is 32 bytes and a lookup follows slot → node → record. Every
 //! write stores a new record, so `compute` replaces the node (key included) in one lookup.
 //!
+//! Two settings matter more than anything else here (measured in `perf/RESULTS.md`):
+//! - **Blocking resizes.** papaya's default, incremental resizing, copies 64 entries per write;
+//!   until enough writes have come by, every read probes the old table up to its probe limit and
+//!   then the new one. With our writes serialised per shard, a preload that stops mid-resize left
+//!   lookups 15× slower (2.2 µs instead of 0.15 µs per miss at 1M keys) until the next writes.
+//!   A blocking resize copies the whole table in the write that triggers it (a one-off pause of
+//!   a few ms for that shard's writers; readers keep using the old table until the swap).
+//! - **Prompt reclamation.** seize retires old nodes and tables in per-thread batches (32 by
+//!   default); an old table waits in a batch until 31 more objects are retired on that thread,
+//!   which an insert-only load never does: 34 B/key were held that way after a 1M-key preload.
+//!   Batches of one free them at once. That is affordable because papaya and seize are built
+//!   without `fast-barrier`, whose reclamation barrier is a `membarrier` syscall (batches of one
+//!   cost 30 % of `/set` throughput with it); without it the barrier is a fence, and readers pay
+//!   a `SeqCst` store when they take a guard instead.
+//!
 //! Writes are serialised per shard by the store's writer section (see `store::ShardedStore`),
 //! so `compute` here never races another writer; it may still retry during an incremental
 //! resize, so the closure it runs must stay pure.
@@ -34,6 +49,9 @@ impl Shard for LockFreeShard {
         let map = papaya::HashMap::builder()
             .capacity(capacity)
             .hasher(hasher)
+            .resize_mode(papaya::ResizeMode::Blocking)
+            // Reclaim each retired node and table at once (see the module documentation).
+            .collector(seize::Collector::new().batch_size(1))
             .build();
         LockFreeShard {
             map: CachePadded::new(map),

@@ -274,9 +274,10 @@ impl Default for StoreConfig {
     }
 }
 
-/// Bytes counted per entry beyond its key and value: papaya's 32-byte node, the map slot at
-/// half load, the record's 12-byte header and allocator rounding (an estimate from the
-/// bytes-per-key measurement in `perf/RESULTS.md`).
+/// Bytes counted per entry and per copy beyond its key and value: papaya's 32-byte node, the
+/// map slot at half load, the record's 12-byte header and allocator rounding (an estimate from
+/// the bytes-per-key measurement in `perf/RESULTS.md`). A replica shares the primary's record,
+/// so it costs this per entry and nothing for the key and value.
 pub const ENTRY_OVERHEAD: u64 = 80;
 
 /// `(4 × available cores).next_power_of_two()`, DashMap's choice.
@@ -300,7 +301,8 @@ pub(crate) struct Slot<S> {
     pub(crate) last_seq: AtomicU64,
     /// Live keys with a TTL (kept on insert/remove).
     keys_with_ttl: AtomicU64,
-    /// Estimated bytes held by the primary copy (keys, values, [`ENTRY_OVERHEAD`]).
+    /// Estimated bytes held by this shard, all copies counted (keys and values once,
+    /// [`ENTRY_OVERHEAD`] per copy).
     bytes: AtomicU64,
     /// Set by a writer whose timer request did not fit in the queue, or by a failover (the new
     /// primary's entries need their timers armed).
@@ -336,7 +338,8 @@ impl<S: Shard> Slot<S> {
     /// Keeps the counters in step with a write (inside the writer section): `old` is the entry
     /// replaced or removed, `new` the stored value's length and deadline.
     fn account(&self, key_len: usize, old: Option<EntryMeta>, new: Option<(usize, Tick)>) {
-        let size = |value_len: usize| key_len as u64 + value_len as u64 + ENTRY_OVERHEAD;
+        let copies = self.copies.len() as u64;
+        let size = |value_len: usize| key_len as u64 + value_len as u64 + copies * ENTRY_OVERHEAD;
         if let Some(old) = old {
             self.bytes.fetch_sub(size(old.value_len), Ordering::Relaxed);
             if old.deadline != NEVER {
@@ -476,23 +479,24 @@ impl<S: Shard> ShardedStore<S> {
 
     /// Estimated bytes the stored data takes, all copies counted.
     pub fn memory_used(&self) -> u64 {
-        let primary: u64 = self
-            .slots
+        self.slots
             .iter()
             .map(|s| s.bytes.load(Ordering::Relaxed))
-            .sum();
-        primary.saturating_mul(self.slots[0].copies.len() as u64)
+            .sum()
     }
 
-    /// Refuses a write of about `additional` bytes (one copy) that would pass the memory limit.
-    pub fn check_memory(&self, additional: u64) -> Result<(), StoreError> {
+    /// Refuses writes of `entries` new entries holding `data_bytes` of keys and values in all
+    /// that would take the estimate past the memory limit.
+    pub fn check_memory(&self, data_bytes: u64, entries: u64) -> Result<(), StoreError> {
         let limit = self.config.max_memory;
         if limit == u64::MAX {
             return Ok(());
         }
         let used = self.memory_used();
         let copies = self.slots[0].copies.len() as u64;
-        if used.saturating_add(additional.saturating_mul(copies)) > limit {
+        let additional = data_bytes
+            .saturating_add(entries.saturating_mul(copies.saturating_mul(ENTRY_OVERHEAD)));
+        if used.saturating_add(additional) > limit {
             return Err(StoreError::MemoryFull { used, limit });
         }
         Ok(())
@@ -535,7 +539,7 @@ impl<S: Shard> ShardedStore<S> {
             Some(ttl) if ttl.is_zero() => return Err(StoreError::TtlNotPositive),
             Some(ttl) => self.clock.deadline_after(ttl),
         };
-        self.check_memory((key.len() + value.len()) as u64 + ENTRY_OVERHEAD)?;
+        self.check_memory((key.len() + value.len()) as u64, 1)?;
         // The one copy of the value: out of the request, into the store's own allocation.
         self.write(Record::new(key, value), deadline, condition)
     }
