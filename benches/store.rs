@@ -11,8 +11,8 @@
 //! against two stores built once up front and reused by every benchmark: 1M keys
 //! `key:%012d` (16 bytes) with 100-byte values, the default shard count (8 on 2 cores),
 //! pre-sized. Reads are `ShardedStore::get`; writes are `ShardedStore::set` without TTL over
-//! existing keys, with a value freshly copied into its own `Bytes` per write, as the HTTP
-//! handler does.
+//! existing keys; the store copies the value (with the key) into a fresh record per write, as
+//! it does for the HTTP handler.
 //!
 //! How to read it: group `store/<workload>/<dist>/t<threads>` holds the two ids `lockfree` and
 //! `rwlock`; criterion's `thrpt:` line is the total operations per second of all threads
@@ -26,12 +26,9 @@
 //! sequentially from the sequence rather than from a 16 MB key table (a request's key is in
 //! cache; a random load from the table would add a cache miss the server does not pay).
 //!
-//! Every value has been read once before the first benchmark, so the one-off promotion of a
-//! fresh `Bytes` to a shared one on its first clone is not measured, except for values written
-//! during the benchmarks themselves (which a server pays too).
-//!
 //! The bench runs on mimalloc, the server's global allocator (with the default `server`
-//! feature), since every write allocates (the value, papaya's boxed entry and key).
+//! feature), since every write allocates (the record and, for `lockfree`, papaya's 32-byte
+//! node).
 //!
 //! Group `hash/route` compares hashing one 16-byte key with `foldhash::fast` (the router's
 //! and the shards' hasher) and with std's SipHash `RandomState`.
@@ -44,7 +41,6 @@ use std::hint::black_box;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -85,7 +81,7 @@ fn make_key(i: usize) -> [u8; 16] {
     key
 }
 
-/// The value written by every set: 100 bytes, copied into a fresh `Bytes` per write.
+/// The value written by every set: 100 bytes, copied into a fresh record per write.
 static VALUE: [u8; VALUE_LEN] = [b'v'; VALUE_LEN];
 
 #[derive(Clone, Copy)]
@@ -167,7 +163,7 @@ fn sequences(dist: Dist, keys: &[[u8; 16]], threads: usize) -> Vec<Vec<Op>> {
         .collect()
 }
 
-/// A store of `S` holding `keys` keys, every value read once (so each is already shared).
+/// A store of `S` holding `keys` keys, each read back once.
 fn populated<S: Shard>(keys: &[[u8; 16]]) -> Arc<ShardedStore<S>> {
     let config = StoreConfig {
         initial_capacity: keys.len(),
@@ -176,7 +172,7 @@ fn populated<S: Shard>(keys: &[[u8; 16]]) -> Arc<ShardedStore<S>> {
     let store = Arc::new(ShardedStore::<S>::new(config, Clock::coarse()));
     for key in keys {
         store
-            .set(key, Bytes::copy_from_slice(&VALUE), None, Condition::Always)
+            .set(key, VALUE, None, Condition::Always)
             .expect("valid key and value");
     }
     for key in keys {
@@ -198,7 +194,7 @@ fn run_ops<S: Shard>(store: &ShardedStore<S>, seq: &[Op], start: usize, n: u64, 
         }
         let key = &op.key[..];
         if op.percentile < write_pct {
-            let version = store.set(key, Bytes::copy_from_slice(&VALUE), None, Condition::Always);
+            let version = store.set(key, VALUE, None, Condition::Always);
             black_box(version.expect("valid key and value"));
         } else {
             black_box(store.get(key));
