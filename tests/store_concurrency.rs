@@ -167,3 +167,71 @@ fn lockfree_limits_reject_and_change_nothing() {
 fn rwlock_limits_reject_and_change_nothing() {
     limits::<RwLockShard>();
 }
+
+/// Resizes completed by another thread (as the expiry thread does) while writers grow the map
+/// and readers read it: nothing is lost, duplicated or read wrong.
+fn resizes_finished_concurrently<S: Shard>() {
+    const KEYS: usize = 200_000;
+    let (clock, _hand) = Clock::manual(0);
+    let config = StoreConfig {
+        shards: 2,
+        ..StoreConfig::default()
+    };
+    let store = Arc::new(ShardedStore::<S>::new(config, clock));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let finisher = {
+        let (store, done) = (store.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut calls = 0u64;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                store.finish_resizes();
+                calls += 1;
+            }
+            calls
+        })
+    };
+    let writers: Vec<_> = (0..2)
+        .map(|w| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in (w..KEYS).step_by(2) {
+                    let key = format!("grow-{i}");
+                    store
+                        .set(key.as_bytes(), key.as_bytes(), None, Condition::Always)
+                        .unwrap();
+                    // Read back an earlier key of this writer while tables move.
+                    let earlier = format!("grow-{}", i / 2 / 2 * 2 + w);
+                    let found = store
+                        .get(earlier.as_bytes())
+                        .found()
+                        .expect("written before");
+                    assert_eq!(found.value(), earlier.as_bytes());
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    assert!(finisher.join().unwrap() > 0);
+    store.finish_resizes();
+    assert_eq!(store.len(), KEYS);
+    for i in 0..KEYS {
+        let key = format!("grow-{i}");
+        assert_eq!(
+            store.get(key.as_bytes()).found().unwrap().value(),
+            key.as_bytes()
+        );
+    }
+}
+
+#[test]
+fn lockfree_resizes_finished_concurrently_lose_nothing() {
+    resizes_finished_concurrently::<LockFreeShard>();
+}
+
+#[test]
+fn rwlock_resizes_finished_concurrently_lose_nothing() {
+    resizes_finished_concurrently::<RwLockShard>();
+}

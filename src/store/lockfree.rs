@@ -9,12 +9,15 @@
 //! write stores a new record, so `compute` replaces the node (key included) in one lookup.
 //!
 //! Two settings matter more than anything else here (measured in `perf/RESULTS.md`):
-//! - **Blocking resizes.** papaya's default, incremental resizing, copies 64 entries per write;
-//!   until enough writes have come by, every read probes the old table up to its probe limit and
-//!   then the new one. With our writes serialised per shard, a preload that stops mid-resize left
-//!   lookups 15× slower (2.2 µs instead of 0.15 µs per miss at 1M keys) until the next writes.
-//!   A blocking resize copies the whole table in the write that triggers it (a one-off pause of
-//!   a few ms for that shard's writers; readers keep using the old table until the swap).
+//! - **Resizes that finish.** papaya resizes incrementally: each write copies 64 entries to the
+//!   new table, and until the copy is complete every read probes the old table up to its probe
+//!   limit and then the new one. With our writes serialised per shard, a preload that stopped
+//!   mid-resize left lookups 15× slower (2.2 µs instead of 0.15 µs per miss at 1M keys) for as
+//!   long as no further writes came. So the expiry thread completes any resize in progress on
+//!   every step ([`Shard::finish_resize`]). papaya's blocking mode would avoid the slow window
+//!   but makes the write that triggers a resize copy the whole table while that shard's writers
+//!   wait: 53 ms at 125k keys per shard, 560 ms at 1M (measured with
+//!   `examples/store_footprint`); here the writers never wait for more than their chunk.
 //! - **Prompt reclamation.** seize retires old nodes and tables in per-thread batches (32 by
 //!   default); an old table waits in a batch until 31 more objects are retired on that thread,
 //!   which an insert-only load never does: 34 B/key were held that way after a 1M-key preload.
@@ -37,6 +40,9 @@ use super::entry::{Entry, EntryMeta};
 use super::record::Record;
 use super::Shard;
 
+/// Entries a write copies to the new table while a resize is in progress (papaya's default).
+const RESIZE_CHUNK: usize = 64;
+
 /// A lock-free shard.
 pub struct LockFreeShard {
     map: CachePadded<papaya::HashMap<Record, Entry, RandomState>>,
@@ -49,7 +55,7 @@ impl Shard for LockFreeShard {
         let map = papaya::HashMap::builder()
             .capacity(capacity)
             .hasher(hasher)
-            .resize_mode(papaya::ResizeMode::Blocking)
+            .resize_mode(papaya::ResizeMode::Incremental(RESIZE_CHUNK))
             // Reclaim each retired node and table at once (see the module documentation).
             .collector(seize::Collector::new().batch_size(1))
             .build();
@@ -96,6 +102,13 @@ impl Shard for LockFreeShard {
 
     fn clear(&self) {
         self.map.pin().clear();
+    }
+
+    fn finish_resize(&self) {
+        // papaya completes an incremental resize in progress before it iterates (so no entry is
+        // seen twice): creating the iterator does the copy, on the calling thread.
+        let guard = self.map.guard();
+        let _linearized = self.map.iter(&guard);
     }
 
     fn len(&self) -> usize {

@@ -99,6 +99,10 @@ pub trait Shard: Send + Sync + 'static {
     }
     /// Removes every entry (replica re-sync only; inside the writer section).
     fn clear(&self);
+    /// Completes a table resize in progress, if the map resizes a little per write (so readers
+    /// stop searching two tables). The expiry thread calls it every step, outside any writer
+    /// section. A no-op for maps that resize in one go.
+    fn finish_resize(&self) {}
     /// Visits every entry (a weak snapshot for `LockFreeShard`: concurrent writes may or may
     /// not be seen). `f` must not write to this shard.
     fn for_each(&self, f: impl FnMut(&Record, &Entry));
@@ -779,6 +783,16 @@ impl<S: Shard> ShardedStore<S> {
             }
         }
         true
+    }
+
+    /// Completes any table resize in progress in every copy of every shard (see
+    /// [`Shard::finish_resize`]); the expiry thread calls this every step.
+    pub fn finish_resizes(&self) {
+        for slot in self.slots.iter() {
+            for copy in slot.copies.iter() {
+                copy.finish_resize();
+            }
+        }
     }
 
     /// The append-only log, when persistence is on.
