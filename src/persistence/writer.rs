@@ -182,11 +182,11 @@ impl<S: Shard> Writer<S> {
                 }
                 self.sink.sleeping.store(true, Ordering::SeqCst);
                 if self.sink.queue.is_empty() {
-                    std::thread::park_timeout(Duration::from_millis(if self.snapshot.is_some() {
-                        1
+                    std::thread::park_timeout(if self.snapshot.is_some() {
+                        Duration::from_millis(1)
                     } else {
-                        10
-                    }));
+                        super::IDLE_WAKE
+                    });
                 }
                 self.sink.sleeping.store(false, Ordering::SeqCst);
             }
