@@ -121,6 +121,9 @@ pub struct CopyState {
     /// Whether the apply thread is (about to be) parked.
     #[cfg(not(shardkv_loom))]
     pub(crate) sleeping: AtomicBool,
+    /// Queue depth at which a writer wakes a sleeping apply thread (a quarter of the queue).
+    #[cfg(not(shardkv_loom))]
+    wake_depth: usize,
     #[cfg(not(shardkv_loom))]
     pub(crate) thread: std::sync::OnceLock<std::thread::Thread>,
 }
@@ -135,6 +138,8 @@ impl CopyState {
             resync_requested: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             #[cfg(not(shardkv_loom))]
             sleeping: AtomicBool::new(false),
+            #[cfg(not(shardkv_loom))]
+            wake_depth: (queue_capacity / 4).max(1),
             #[cfg(not(shardkv_loom))]
             thread: std::sync::OnceLock::new(),
         }
@@ -152,6 +157,20 @@ impl CopyState {
     /// Records waiting in the queue.
     pub fn queue_depth(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Wakes the apply thread if it is parked and its queue is filling up. A writer calls this
+    /// after every push: an apply thread wakes by itself every few milliseconds and applies the
+    /// whole queue, so waking it per write would cost a futex call and a context switch per
+    /// write for nothing. Writers that wait for the replicas (`ack=all`) wake it at once
+    /// instead (see [`Acked`]).
+    fn notify_if_filling(&self) {
+        #[cfg(not(shardkv_loom))]
+        if self.sleeping.load(Ordering::SeqCst) && self.queue.len() >= self.wake_depth {
+            if let Some(thread) = self.thread.get() {
+                thread.unpark();
+            }
+        }
     }
 
     /// Wakes the apply thread if it is parked.
@@ -185,6 +204,13 @@ impl Replication {
     /// Wakes every writer waiting for an acknowledgement (they re-check their condition).
     pub(crate) fn wake_waiters(&self) {
         self.waiters.wake_all();
+    }
+
+    /// Wakes every parked apply thread (a writer is waiting for them).
+    fn wake_apply_threads(&self) {
+        for copy in self.copies.iter() {
+            copy.notify();
+        }
     }
 }
 
@@ -239,7 +265,7 @@ impl<S: Shard> ShardedStore<S> {
                 self.stats.replica_overflows.incr();
                 self.replication.wake_waiters();
             }
-            copy.notify();
+            copy.notify_if_filling();
         }
     }
 
@@ -320,9 +346,15 @@ impl<S: Shard> Future for Acked<'_, S> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.store
-            .replication
+        let replication = &self.store.replication;
+        let poll = replication
             .waiters
-            .poll_until(cx, || self.store.is_replicated(self.shard, self.seq))
+            .poll_until(cx, || self.store.is_replicated(self.shard, self.seq));
+        if poll.is_pending() {
+            // Registered: now make the apply threads run rather than wait for their next nap
+            // to end (writers do not wake them per write).
+            replication.wake_apply_threads();
+        }
+        poll
     }
 }
