@@ -5,8 +5,11 @@
 //!   handler; `http::query` and [`duration`] parse what the client sent, with typed errors.
 //! - [`store`]: `ShardedStore` routes the key to a shard (`LockFreeShard` on papaya, or the
 //!   `RwLockShard` baseline) and reads lock-free or writes inside the shard's writer section.
+//!   Each key and value live in one `store::Record`, which is also what a read hands to the
+//!   response and what replicas store.
 //! - [`clock`]: the coarse 1 ms clock every deadline is measured on.
-//! - [`expiry`]: the thread and timing wheel that remove expired keys.
+//! - [`expiry`]: the thread and timing wheel that remove expired keys (the thread also
+//!   completes the lock-free shards' table resizes).
 //! - [`replication`]: every write, in sequence order, to the replica copies' apply threads;
 //!   `ack=all`, failover and recovery.
 //! - [`persistence`]: the append-only log, snapshots and start-up recovery (`--data-dir`).
