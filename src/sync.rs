@@ -86,6 +86,51 @@ impl WakerList {
     }
 }
 
+/// The thread that drains a queue (the log thread, a replica's apply thread), as its producers
+/// see it: it parks when its queue is empty, for at most a nap, and producers wake it only when
+/// it is worth a futex call and a context switch (a queue filling up, a client waiting). The
+/// consumer announces its nap before a last look at the queue, so a producer either sees the
+/// announcement and wakes it, or pushed before the look and is seen by it.
+///
+/// Threads and parking are outside loom's model, so this exists only in the normal build.
+#[cfg(not(shardkv_loom))]
+#[derive(Default)]
+pub struct ParkedConsumer {
+    sleeping: AtomicBool,
+    thread: std::sync::OnceLock<std::thread::Thread>,
+}
+
+#[cfg(not(shardkv_loom))]
+impl ParkedConsumer {
+    /// Records the calling thread as the consumer (first call wins).
+    pub fn register_current(&self) {
+        let _ = self.thread.set(std::thread::current());
+    }
+
+    /// Consumer side: parks for at most `nap` if `idle()` still holds once the nap is announced.
+    pub fn nap(&self, nap: std::time::Duration, idle: impl FnOnce() -> bool) {
+        self.sleeping.store(true, Ordering::SeqCst);
+        if idle() {
+            std::thread::park_timeout(nap);
+        }
+        self.sleeping.store(false, Ordering::SeqCst);
+    }
+
+    /// Producer side: wakes the consumer if it is (about to be) parked and `worth_it()` says so.
+    pub fn wake_if(&self, worth_it: impl FnOnce() -> bool) {
+        if self.sleeping.load(Ordering::SeqCst) && worth_it() {
+            self.wake();
+        }
+    }
+
+    /// Wakes the consumer now (a stop, a snapshot request, a waiting client).
+    pub fn wake(&self) {
+        if let Some(thread) = self.thread.get() {
+            thread.unpark();
+        }
+    }
+}
+
 /// A bounded multi-producer multi-consumer queue that never blocks.
 ///
 /// `crossbeam_queue::ArrayQueue` normally; a `Mutex<VecDeque>` of the same capacity under loom,

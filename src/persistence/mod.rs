@@ -39,7 +39,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use crate::replication::{Op, QueuedWrite};
-use crate::sync::{lock, AtomicBool, AtomicU64, BoundedQueue, Mutex, Ordering, WakerList};
+use crate::sync::{
+    lock, AtomicBool, AtomicU64, BoundedQueue, Mutex, Ordering, ParkedConsumer, WakerList,
+};
 
 pub use writer::LogThread;
 
@@ -101,11 +103,11 @@ pub struct LogSink {
     waiters: WakerList,
     /// Callers of `POST /admin/snapshot` waiting for the next snapshot's path.
     snapshot_requests: Mutex<Vec<std::sync::mpsc::Sender<Result<PathBuf, String>>>>,
-    sleeping: AtomicBool,
+    /// The log thread, parked while its queue is empty.
+    pub(crate) consumer: ParkedConsumer,
     /// Queue depth at which a writer wakes a sleeping log thread when the fsync mode is not
     /// `always` (a quarter of the queue).
     wake_depth: usize,
-    thread: std::sync::OnceLock<std::thread::Thread>,
     /// The fsync mode in force.
     pub fsync: FsyncMode,
     /// Records dropped because the queue was full (each covered by a later snapshot).
@@ -124,9 +126,8 @@ impl LogSink {
             durable: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             waiters: WakerList::default(),
             snapshot_requests: Mutex::new(Vec::new()),
-            sleeping: AtomicBool::new(false),
+            consumer: ParkedConsumer::default(),
             wake_depth: (capacity / 4).max(1),
-            thread: std::sync::OnceLock::new(),
             fsync,
             overflows: AtomicU64::new(0),
             generation: AtomicU64::new(0),
@@ -150,13 +151,8 @@ impl LogSink {
         // once. Otherwise it wakes by itself every few milliseconds ([`IDLE_WAKE`]) and takes
         // what has queued: one wake-up (a futex call here, a context switch there) per batch
         // instead of one per write, unless the queue is filling up.
-        if self.sleeping.load(Ordering::SeqCst)
-            && (self.fsync == FsyncMode::Always || self.queue.len() >= self.wake_depth)
-        {
-            if let Some(thread) = self.thread.get() {
-                thread.unpark();
-            }
-        }
+        self.consumer
+            .wake_if(|| self.fsync == FsyncMode::Always || self.queue.len() >= self.wake_depth);
     }
 
     /// Records waiting for the log thread.
@@ -182,9 +178,7 @@ impl LogSink {
     pub fn request_snapshot(&self) -> std::sync::mpsc::Receiver<Result<PathBuf, String>> {
         let (tx, rx) = std::sync::mpsc::channel();
         lock(&self.snapshot_requests).push(tx);
-        if let Some(thread) = self.thread.get() {
-            thread.unpark();
-        }
+        self.consumer.wake();
         rx
     }
 

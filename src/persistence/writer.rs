@@ -85,7 +85,7 @@ impl LogThread {
         let handle = std::thread::Builder::new()
             .name("shardkv-log".into())
             .spawn(move || {
-                let _ = thread_sink.thread.set(std::thread::current());
+                thread_sink.consumer.register_current();
                 writer.run(&stop_flag);
             })
             .map_err(|source| PersistenceError::Io {
@@ -180,15 +180,12 @@ impl<S: Shard> Writer<S> {
                     }
                     return;
                 }
-                self.sink.sleeping.store(true, Ordering::SeqCst);
-                if self.sink.queue.is_empty() {
-                    std::thread::park_timeout(if self.snapshot.is_some() {
-                        Duration::from_millis(1)
-                    } else {
-                        super::IDLE_WAKE
-                    });
-                }
-                self.sink.sleeping.store(false, Ordering::SeqCst);
+                let nap = if self.snapshot.is_some() {
+                    Duration::from_millis(1)
+                } else {
+                    super::IDLE_WAKE
+                };
+                self.sink.consumer.nap(nap, || self.sink.queue.is_empty());
             }
         }
     }

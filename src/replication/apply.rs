@@ -168,24 +168,19 @@ fn apply_loop<S: Shard>(
     stop: &std::sync::atomic::AtomicBool,
 ) {
     let state = &store.replication.copies[copy];
-    let _ = state.thread.set(std::thread::current());
+    state.consumer.register_current();
     while !stop.load(Ordering::Acquire) {
         if store.apply_pending(copy, 4096) > 0 {
             continue;
         }
-        // Announce the nap, then look once more: a writer that pushed before seeing
-        // `sleeping` is caught by this check, one that pushed after it unparks us.
-        state.sleeping.store(true, Ordering::SeqCst);
-        let idle = state.queue.is_empty()
-            && state.health() != Health::Stale
-            && !state
-                .resync_requested
-                .iter()
-                .any(|r| r.load(Ordering::Acquire));
-        if idle {
-            std::thread::park_timeout(std::time::Duration::from_millis(5));
-        }
-        state.sleeping.store(false, Ordering::SeqCst);
+        state.consumer.nap(std::time::Duration::from_millis(5), || {
+            state.queue.is_empty()
+                && state.health() != Health::Stale
+                && !state
+                    .resync_requested
+                    .iter()
+                    .any(|r| r.load(Ordering::Acquire))
+        });
     }
 }
 

@@ -118,14 +118,12 @@ pub struct CopyState {
     pub(crate) applied_tick: AtomicU64,
     /// Per shard: a request to re-sync this copy of the shard (recovery after a failure).
     pub(crate) resync_requested: Box<[AtomicBool]>,
-    /// Whether the apply thread is (about to be) parked.
+    /// The apply thread, parked while its queue is empty.
     #[cfg(not(shardkv_loom))]
-    pub(crate) sleeping: AtomicBool,
+    pub(crate) consumer: crate::sync::ParkedConsumer,
     /// Queue depth at which a writer wakes a sleeping apply thread (a quarter of the queue).
     #[cfg(not(shardkv_loom))]
     wake_depth: usize,
-    #[cfg(not(shardkv_loom))]
-    pub(crate) thread: std::sync::OnceLock<std::thread::Thread>,
 }
 
 impl CopyState {
@@ -137,11 +135,9 @@ impl CopyState {
             applied_tick: AtomicU64::new(0),
             resync_requested: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             #[cfg(not(shardkv_loom))]
-            sleeping: AtomicBool::new(false),
+            consumer: crate::sync::ParkedConsumer::default(),
             #[cfg(not(shardkv_loom))]
             wake_depth: (queue_capacity / 4).max(1),
-            #[cfg(not(shardkv_loom))]
-            thread: std::sync::OnceLock::new(),
         }
     }
 
@@ -166,21 +162,14 @@ impl CopyState {
     /// instead (see [`Acked`]).
     fn notify_if_filling(&self) {
         #[cfg(not(shardkv_loom))]
-        if self.sleeping.load(Ordering::SeqCst) && self.queue.len() >= self.wake_depth {
-            if let Some(thread) = self.thread.get() {
-                thread.unpark();
-            }
-        }
+        self.consumer
+            .wake_if(|| self.queue.len() >= self.wake_depth);
     }
 
     /// Wakes the apply thread if it is parked.
     pub(crate) fn notify(&self) {
         #[cfg(not(shardkv_loom))]
-        if self.sleeping.load(Ordering::SeqCst) {
-            if let Some(thread) = self.thread.get() {
-                thread.unpark();
-            }
-        }
+        self.consumer.wake_if(|| true);
     }
 }
 
