@@ -393,15 +393,21 @@ def compare(expected, got, spans):
         if st == UNKNOWN:
             r["unknown"] += 1
             continue
+        good = judge(st, v is not None, v, t0, t1)
         if st is None or st[3] is None:
-            good = judge(st, v is not None, v, t0, t1)
             r["strict_ok" if good else "strict_bad"] += 1
         else:
-            good = judge(st, v is not None, v, t0, t1)
             r["ttl_bad" if not good else ("ttl_present" if v is not None else "ttl_gone")] += 1
         if not good and len(r["examples"]) < 10:
             r["examples"].append(f"{k}: got {str(v)[:50]!r}, record {str(st)[:80]}")
     return r
+
+
+def comparison_line(label, r):
+    """One line for the log from a `compare` result."""
+    return (f"{label} vs records: {r['strict_ok']} exact (no TTL or absent), {r['strict_bad']} wrong;"
+            f" TTL keys {r['ttl_present']} present, {r['ttl_gone']} gone, {r['ttl_bad']} wrong;"
+            f" {r['unknown']} unknown")
 
 
 def warmup_s(duration):
@@ -531,9 +537,7 @@ def run(a):
         f"({len(copies)} copies: {[(c['id'], c['state'], c['lagOps']) for c in copies]})")
     primary, spans = read_all(a.addr, all_keys)
     pc = compare(expected, primary, spans)
-    say(f"primary vs records: {pc['strict_ok']} exact (no TTL or absent), {pc['strict_bad']} wrong;"
-        f" TTL keys {pc['ttl_present']} present, {pc['ttl_gone']} gone, {pc['ttl_bad']} wrong;"
-        f" {pc['unknown']} unknown")
+    say(comparison_line("primary", pc))
     shards = dash["numShards"]
     for i in range(shards):
         status, body = http_json(a.addr, "POST", f"/admin/shards/{i}/fail")
@@ -545,9 +549,7 @@ def run(a):
         f"{sorted(set(c for s in dash['shards'] for c in s['failedCopies']))}")
     replica, spans = read_all(a.addr, all_keys)
     rc = compare(expected, replica, spans)
-    say(f"replica vs records: {rc['strict_ok']} exact (no TTL or absent), {rc['strict_bad']} wrong;"
-        f" TTL keys {rc['ttl_present']} present, {rc['ttl_gone']} gone, {rc['ttl_bad']} wrong;"
-        f" {rc['unknown']} unknown")
+    say(comparison_line("replica", rc))
     differ = [k for k in all_keys
               if (expected[k] is None or (expected[k] != UNKNOWN and expected[k][3] is None))
               and primary[k] != replica[k]]
