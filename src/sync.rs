@@ -88,20 +88,30 @@ impl WakerList {
 
 /// The thread that drains a queue (the log thread, a replica's apply thread), as its producers
 /// see it: it parks when its queue is empty, for at most a nap, and producers wake it only when
-/// it is worth a futex call and a context switch (a queue filling up, a client waiting). The
-/// consumer announces its nap before a last look at the queue, so a producer either sees the
-/// announcement and wakes it, or pushed before the look and is seen by it.
+/// it is worth a futex call and a context switch (its queue a quarter full, a client waiting).
+/// The consumer announces its nap before a last look at the queue, so a producer either sees
+/// the announcement and wakes it, or pushed before the look and is seen by it.
 ///
 /// Threads and parking are outside loom's model, so this exists only in the normal build.
 #[cfg(not(shardkv_loom))]
-#[derive(Default)]
 pub struct ParkedConsumer {
     sleeping: AtomicBool,
     thread: std::sync::OnceLock<std::thread::Thread>,
+    /// Queue depth at which a producer wakes the parked consumer: a quarter of the queue.
+    wake_depth: usize,
 }
 
 #[cfg(not(shardkv_loom))]
 impl ParkedConsumer {
+    /// The consumer of a queue holding at most `queue_capacity` items.
+    pub fn new(queue_capacity: usize) -> Self {
+        ParkedConsumer {
+            sleeping: AtomicBool::new(false),
+            thread: std::sync::OnceLock::new(),
+            wake_depth: (queue_capacity / 4).max(1),
+        }
+    }
+
     /// Records the calling thread as the consumer (first call wins).
     pub fn register_current(&self) {
         let _ = self.thread.set(std::thread::current());
@@ -116,9 +126,18 @@ impl ParkedConsumer {
         self.sleeping.store(false, Ordering::SeqCst);
     }
 
-    /// Producer side: wakes the consumer if it is (about to be) parked and `worth_it()` says so.
-    pub fn wake_if(&self, worth_it: impl FnOnce() -> bool) {
-        if self.sleeping.load(Ordering::SeqCst) && worth_it() {
+    /// Producer side, after a push: wakes the consumer if it is (about to be) parked and either
+    /// someone waits for it (`urgent`) or its queue, `queue_len()` items long, is a quarter full.
+    /// Otherwise the consumer takes the item when its nap ends.
+    pub fn wake_after_push(&self, urgent: bool, queue_len: impl FnOnce() -> usize) {
+        if self.sleeping.load(Ordering::SeqCst) && (urgent || queue_len() >= self.wake_depth) {
+            self.wake();
+        }
+    }
+
+    /// Wakes the consumer if it is (about to be) parked.
+    pub fn wake_if_parked(&self) {
+        if self.sleeping.load(Ordering::SeqCst) {
             self.wake();
         }
     }

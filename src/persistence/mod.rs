@@ -105,9 +105,6 @@ pub struct LogSink {
     snapshot_requests: Mutex<Vec<std::sync::mpsc::Sender<Result<PathBuf, String>>>>,
     /// The log thread, parked while its queue is empty.
     pub(crate) consumer: ParkedConsumer,
-    /// Queue depth at which a writer wakes a sleeping log thread when the fsync mode is not
-    /// `always` (a quarter of the queue).
-    wake_depth: usize,
     /// The fsync mode in force.
     pub fsync: FsyncMode,
     /// Records dropped because the queue was full (each covered by a later snapshot).
@@ -126,8 +123,7 @@ impl LogSink {
             durable: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             waiters: WakerList::default(),
             snapshot_requests: Mutex::new(Vec::new()),
-            consumer: ParkedConsumer::default(),
-            wake_depth: (capacity / 4).max(1),
+            consumer: ParkedConsumer::new(capacity),
             fsync,
             overflows: AtomicU64::new(0),
             generation: AtomicU64::new(0),
@@ -152,7 +148,7 @@ impl LogSink {
         // what has queued: one wake-up (a futex call here, a context switch there) per batch
         // instead of one per write, unless the queue is filling up.
         self.consumer
-            .wake_if(|| self.fsync == FsyncMode::Always || self.queue.len() >= self.wake_depth);
+            .wake_after_push(self.fsync == FsyncMode::Always, || self.queue.len());
     }
 
     /// Records waiting for the log thread.

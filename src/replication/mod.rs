@@ -121,9 +121,6 @@ pub struct CopyState {
     /// The apply thread, parked while its queue is empty.
     #[cfg(not(shardkv_loom))]
     pub(crate) consumer: crate::sync::ParkedConsumer,
-    /// Queue depth at which a writer wakes a sleeping apply thread (a quarter of the queue).
-    #[cfg(not(shardkv_loom))]
-    wake_depth: usize,
 }
 
 impl CopyState {
@@ -135,9 +132,7 @@ impl CopyState {
             applied_tick: AtomicU64::new(0),
             resync_requested: (0..shards).map(|_| AtomicBool::new(false)).collect(),
             #[cfg(not(shardkv_loom))]
-            consumer: crate::sync::ParkedConsumer::default(),
-            #[cfg(not(shardkv_loom))]
-            wake_depth: (queue_capacity / 4).max(1),
+            consumer: crate::sync::ParkedConsumer::new(queue_capacity),
         }
     }
 
@@ -162,14 +157,13 @@ impl CopyState {
     /// instead (see [`Acked`]).
     fn notify_if_filling(&self) {
         #[cfg(not(shardkv_loom))]
-        self.consumer
-            .wake_if(|| self.queue.len() >= self.wake_depth);
+        self.consumer.wake_after_push(false, || self.queue.len());
     }
 
     /// Wakes the apply thread if it is parked.
     pub(crate) fn notify(&self) {
         #[cfg(not(shardkv_loom))]
-        self.consumer.wake_if(|| true);
+        self.consumer.wake_if_parked();
     }
 }
 
