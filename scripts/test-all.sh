@@ -15,8 +15,8 @@ if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM:-}" ]; then
     fi
 fi
 
-echo "== cargo test (workspace, release)"
-cargo test --workspace --release
+echo "== cargo test (workspace, release, with the fault layer: --features testing)"
+cargo test --workspace --release --features testing
 
 echo "== loom models (loom-tests/, --cfg shardkv_loom, LOOM_MAX_PREEMPTIONS=2)"
 (cd loom-tests && RUSTFLAGS="--cfg shardkv_loom" LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-2}" \

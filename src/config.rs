@@ -131,6 +131,42 @@ pub struct Config {
     /// Log filter (tracing's env-filter syntax), e.g. info, debug, shardkv=trace.
     #[arg(long, default_value = "info")]
     pub log: String,
+
+    /// Test builds only (feature `testing`): capacity of each replica's apply queue.
+    #[cfg(feature = "testing")]
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
+    pub fault_replica_queue: Option<u64>,
+
+    /// Test builds only (feature `testing`): capacity of the log queue.
+    #[cfg(feature = "testing")]
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
+    pub fault_log_queue: Option<u64>,
+
+    /// Test builds only (feature `testing`): capacity of the expiry timer queue.
+    #[cfg(feature = "testing")]
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
+    pub fault_timer_queue: Option<u64>,
+}
+
+/// Capacities of the bounded queues between writers and background threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCapacities {
+    /// Each replica's apply queue.
+    pub replica: usize,
+    /// The log queue.
+    pub log: usize,
+    /// The expiry timer queue.
+    pub timer: usize,
+}
+
+impl Default for QueueCapacities {
+    fn default() -> Self {
+        QueueCapacities {
+            replica: 1 << 16,
+            log: 1 << 20,
+            timer: 1 << 18,
+        }
+    }
 }
 
 /// Half of the machine's memory (`MemTotal` in /proc/meminfo), or 4 GiB where unknown.
@@ -145,6 +181,20 @@ pub fn default_max_memory() -> u64 {
 }
 
 impl Config {
+    /// The queue capacities: the defaults, or in test builds what the hidden knobs ask for.
+    pub fn queue_capacities(&self) -> QueueCapacities {
+        #[allow(unused_mut)]
+        let mut capacities = QueueCapacities::default();
+        #[cfg(feature = "testing")]
+        {
+            let pick = |knob: Option<u64>, default: usize| knob.map_or(default, |n| n as usize);
+            capacities.replica = pick(self.fault_replica_queue, capacities.replica);
+            capacities.log = pick(self.fault_log_queue, capacities.log);
+            capacities.timer = pick(self.fault_timer_queue, capacities.timer);
+        }
+        capacities
+    }
+
     /// The header read timeout.
     pub fn header_timeout(&self) -> Duration {
         Duration::from_secs(self.header_timeout_secs)

@@ -16,6 +16,7 @@
 //! - `server` and `config` (feature `server`): start-up, the CLI, and shutdown.
 //! - [`sync`]: std or loom primitives; the only module that knows about loom.
 //! - [`counter`]: striped statistics counters that do not bounce cache lines.
+//! - [`faults`]: faults injected on purpose (feature `testing` only; empty otherwise).
 
 pub mod clock;
 #[cfg(feature = "server")]
@@ -23,6 +24,7 @@ pub mod config;
 pub mod counter;
 pub mod duration;
 pub mod expiry;
+pub mod faults;
 #[cfg(feature = "server")]
 pub mod http;
 #[cfg(not(shardkv_loom))]

@@ -37,6 +37,8 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         initial_capacity: config.initial_capacity,
         replicas: config.replicas as usize,
         max_memory: config.max_memory.unwrap_or_else(default_max_memory),
+        replica_queue_capacity: config.queue_capacities().replica,
+        timer_queue_capacity: config.queue_capacities().timer,
         ..StoreConfig::default()
     };
     let store = Arc::new(ShardedStore::<S>::new(store_config, Clock::coarse()));
@@ -44,7 +46,10 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
     let apply = ApplyThreads::start(store.clone())?;
     let log = match &config.data_dir {
         None => None,
-        Some(dir) => Some(open_data_dir(&store, dir, config.fsync).map_err(std::io::Error::other)?),
+        Some(dir) => Some(
+            open_data_dir(&store, dir, config.fsync, config.queue_capacities().log)
+                .map_err(std::io::Error::other)?,
+        ),
     };
     let limits = http_limits(&config);
     let state = Arc::new(AppState {
@@ -119,6 +124,7 @@ fn open_data_dir<S: Shard>(
     store: &Arc<ShardedStore<S>>,
     dir: &std::path::Path,
     fsync: FsyncArg,
+    queue_capacity: usize,
 ) -> Result<LogThread, PersistenceError> {
     let report = recovery::recover(dir, store)?;
     tracing::info!(
@@ -141,7 +147,7 @@ fn open_data_dir<S: Shard>(
         dir.to_path_buf(),
         report.next_gen,
         mode,
-        1 << 20,
+        queue_capacity,
     )
 }
 

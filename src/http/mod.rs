@@ -12,6 +12,8 @@
 
 pub mod batch;
 pub mod dashboard;
+#[cfg(feature = "testing")]
+pub mod faults;
 pub mod query;
 pub mod reply;
 pub mod routes;

@@ -121,6 +121,12 @@ async fn dispatch<S: Shard>(
             _ => (OpKind::Other, not_allowed(&method, "GET, HEAD")),
         },
         _ => {
+            #[cfg(feature = "testing")]
+            if path == "/admin/faults" && method == Method::POST {
+                let result = authorize_admin(state, peer, &req)
+                    .and_then(|()| super::faults::admin_faults(query));
+                return (OpKind::Other, result);
+            }
             if path == "/admin/snapshot" {
                 return (OpKind::Other, admin_snapshot(state, peer, &req).await);
             }
