@@ -133,7 +133,68 @@ fn a_replica_whose_queue_overflows_resyncs_and_converges() {
 
 #[test]
 fn acknowledged_writes_survive_failover_under_load() {
-    let store = store::<LockFreeShard>(2, 1 << 16);
+    acknowledged_writes_survive_failover(1 << 16, 2_000);
+}
+
+#[test]
+fn acknowledged_writes_survive_failover_with_tiny_queues() {
+    // Queues of 8 records overflow all the time: replicas go stale and re-sync again and again
+    // while primaries fail over and recover.
+    acknowledged_writes_survive_failover(8, 1_000);
+}
+
+#[test]
+fn a_resync_completes_while_writers_keep_overflowing_the_queue() {
+    // Four writers never stop while a replica with a queue of 4 records keeps overflowing: a
+    // re-sync that needed a quiet moment would never finish. It must, and more than once.
+    let store = store::<LockFreeShard>(1, 4);
+    let _apply = ApplyThreads::start(store.clone()).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let (store, stop) = (store.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                // Bounded even if the re-sync never completes.
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) && i < 2_000_000 {
+                    let key = format!("k{}", (i * 7 + t) % 3_000);
+                    if i % 5 == 4 {
+                        store.delete(key.as_bytes()).unwrap();
+                    } else {
+                        store
+                            .set(
+                                key.as_bytes(),
+                                Bytes::from(format!("{t}-{i}")),
+                                None,
+                                Condition::Always,
+                            )
+                            .unwrap();
+                    }
+                    i += 1;
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.stats().replica_resyncs.get() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let resyncs_under_load = store.stats().replica_resyncs.get();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writers.into_iter().for_each(|h| h.join().unwrap());
+    assert!(
+        store.stats().replica_overflows.get() > 0,
+        "the queue never overflowed"
+    );
+    assert!(
+        resyncs_under_load >= 3,
+        "only {resyncs_under_load} re-syncs completed while the writers ran"
+    );
+    assert_converged(&store);
+}
+
+fn acknowledged_writes_survive_failover(queue: usize, writes: usize) {
+    let store = store::<LockFreeShard>(2, queue);
     let _apply = ApplyThreads::start(store.clone()).unwrap();
     // Background load on every shard while we fail primaries.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -160,7 +221,7 @@ fn acknowledged_writes_survive_failover_under_load() {
         .build()
         .unwrap();
     let mut acked = Vec::new();
-    for i in 0..2_000 {
+    for i in 0..writes {
         let key = format!("acked{i}");
         let version = store
             .set(

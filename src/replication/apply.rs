@@ -1,16 +1,16 @@
 //! Apply threads: each drains one copy's queue in order, applies the records to that copy of
 //! their shards, publishes its progress, and performs the re-syncs the copy needs.
 //!
-//! Only this copy's thread writes to this copy's replica maps (re-syncs included), so applying
-//! needs no lock; a re-sync enters the shard's writer section to read a consistent snapshot of
-//! the primary and its sequence number.
+//! Only this copy's thread writes to this copy's replica maps (re-syncs included, see
+//! `resync`), so applying needs no lock.
 //!
 //! Must never: apply a record at or below the copy's applied sequence for its shard, or write
 //! to a shard of which this copy is the primary or a failed copy.
 
+use super::resync::Reason;
 use crate::replication::{Health, Op, QueuedWrite};
 use crate::store::{Entry, Shard, ShardedStore};
-use crate::sync::{lock, Ordering};
+use crate::sync::Ordering;
 
 impl<S: Shard> ShardedStore<S> {
     /// Applies up to `max` queued records to copy `copy`, after any re-sync it needs; returns
@@ -21,8 +21,10 @@ impl<S: Shard> ShardedStore<S> {
             self.resync_copy(copy);
         }
         for shard in 0..self.slots.len() {
-            if state.resync_requested[shard].load(Ordering::Acquire) {
-                self.resync_shard(copy, shard);
+            if state.health() == Health::Live
+                && state.resync_requested[shard].load(Ordering::Acquire)
+                && self.resync_shard(copy, shard, Reason::Recover)
+            {
                 state.resync_requested[shard].store(false, Ordering::Release);
                 self.replication.wake_waiters();
             }
@@ -41,7 +43,7 @@ impl<S: Shard> ShardedStore<S> {
         taken
     }
 
-    fn apply_record(&self, copy: usize, record: QueuedWrite) {
+    pub(crate) fn apply_record(&self, copy: usize, record: QueuedWrite) {
         let shard = record.shard as usize;
         let slot = &self.slots[shard];
         let state = &self.replication.copies[copy];
@@ -65,51 +67,6 @@ impl<S: Shard> ShardedStore<S> {
         }
         state.applied_tick.store(record.tick, Ordering::Release);
         state.applied[shard].store(record.seq, Ordering::Release);
-    }
-
-    /// Re-syncs every shard of a stale copy from its primary, then marks it live again (unless
-    /// it overflowed again meanwhile, in which case the next step starts over).
-    fn resync_copy(&self, copy: usize) {
-        let state = &self.replication.copies[copy];
-        state.set_health(Health::Syncing);
-        for shard in 0..self.slots.len() {
-            // A failed copy of a shard stays out until it is recovered.
-            if self.slots[shard].failed.load(Ordering::Acquire) & (1 << copy) == 0 {
-                self.resync_shard(copy, shard);
-            }
-            // Keep the queue moving so it does not overflow while we copy.
-            while let Some(record) = state.queue.pop() {
-                self.apply_record(copy, record);
-            }
-            if state.health() == Health::Stale {
-                return;
-            }
-        }
-        if state.health() == Health::Syncing {
-            state.set_health(Health::Live);
-        }
-        self.replication.wake_waiters();
-    }
-
-    /// Replaces this copy of `shard` with a snapshot of its primary, taken inside the writer
-    /// section, and clears the copy's failed mark (it rejoins as a replica).
-    pub(crate) fn resync_shard(&self, copy: usize, shard: usize) {
-        let slot = &self.slots[shard];
-        let state = &self.replication.copies[copy];
-        let seq = lock(&slot.writer);
-        let primary = slot.primary.load(Ordering::Acquire);
-        if primary == copy {
-            return;
-        }
-        let entries = slot.collect_primary();
-        let target = &slot.copies[copy];
-        target.clear();
-        for e in entries {
-            target.upsert(e.record, |_| Entry::new(e.version, e.deadline));
-        }
-        state.applied[shard].store(*seq, Ordering::Release);
-        slot.failed.fetch_and(!(1u64 << copy), Ordering::AcqRel);
-        drop(seq);
     }
 
     /// Reads `key` from copy `copy` of its shard, whatever that copy's role (tests and models

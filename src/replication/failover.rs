@@ -1,10 +1,11 @@
 //! Failover: marking a shard's primary failed (to simulate a hardware fault) promotes its most
 //! up-to-date live replica; recovery re-syncs the failed copy, which rejoins as a replica.
 //!
-//! Promotion happens inside the shard's writer section: no write can land while the chosen
-//! replica drains its queue up to the shard's last sequence number, and the routing index is
-//! swapped before the section is left, so every write acknowledged before the failover is on
-//! the new primary. Readers load the index lock-free and read either copy; copies are never
+//! The chosen replica first drains, outside the writer section, what the shard had accepted
+//! when the failover began (writers keep going). Promotion then happens inside the section: no
+//! write can land while the replica applies the few writes that arrived meanwhile, and the
+//! routing index is swapped before the section is left, so every write the shard accepted before
+//! the failover is on the new primary. Readers load the index lock-free and read either copy; copies are never
 //! freed while the store lives, so a reader racing the swap reads valid memory either way.
 //!
 //! Must never: promote a replica that has not applied everything the shard acknowledged.
@@ -71,22 +72,55 @@ impl<S: Shard> ShardedStore<S> {
     /// Marks `shard`'s primary failed and promotes its most up-to-date live replica, after the
     /// replica has applied every write of the shard. Returns the new primary copy.
     ///
-    /// Blocks the shard's writers (and the caller) while the replica drains its queue, at most
-    /// about five seconds: call it off the async runtime.
+    /// Drains in two steps, so writers of the shard are not held for the drain: first, outside
+    /// the writer section, until the replica has applied what the shard had accepted when the
+    /// failover began; then, inside the section, only the few writes that landed meanwhile.
+    /// Blocks the caller (at most about five seconds in all): call it off the async runtime.
     pub fn fail_primary(&self, shard: usize) -> Result<usize, FailoverError> {
         self.check_shard(shard)?;
         let slot = &self.slots[shard];
+        let copies = &self.replication.copies;
+        let choose = || {
+            let primary = slot.primary.load(Ordering::Acquire);
+            let failed = slot.failed.load(Ordering::Acquire);
+            (0..copies.len())
+                .filter(|&c| c != primary && failed & (1 << c) == 0)
+                .filter(|&c| copies[c].health() == Health::Live)
+                .max_by_key(|&c| copies[c].applied[shard].load(Ordering::Acquire))
+                .ok_or(FailoverError::NoReplica { shard })
+        };
+        let applied = |c: usize| copies[c].applied[shard].load(Ordering::Acquire);
+        let deadline = Deadline::in_five_seconds();
+        // Step 1: catch up without the writer section.
+        let early = choose()?;
+        let accepted = slot.last_seq.load(Ordering::Acquire);
+        if !wait_until(&deadline, || {
+            copies[early].notify();
+            applied(early) >= accepted
+        }) {
+            return Err(FailoverError::DrainTimeout { shard });
+        }
+        #[cfg(shardkv_loom)]
+        if self.replication.is_broken(super::BrokenStep::FailoverDrain) {
+            // Broken variant: promote on the first wait alone.
+            let seq = lock(&slot.writer);
+            let primary = slot.primary.load(Ordering::Acquire);
+            slot.failed.fetch_or(1 << primary, Ordering::AcqRel);
+            slot.primary.store(early, Ordering::Release);
+            slot.needs_sweep.store(true, Ordering::Release);
+            drop(seq);
+            self.replication.wake_waiters();
+            return Ok(early);
+        }
+        // Step 2: inside the writer section no write can land; wait for the last few.
         let seq = lock(&slot.writer);
         let primary = slot.primary.load(Ordering::Acquire);
-        let failed = slot.failed.load(Ordering::Acquire);
-        let copies = &self.replication.copies;
-        let candidate = (0..copies.len())
-            .filter(|&c| c != primary && failed & (1 << c) == 0)
-            .filter(|&c| copies[c].health() == Health::Live)
-            .max_by_key(|&c| copies[c].applied[shard].load(Ordering::Acquire))
-            .ok_or(FailoverError::NoReplica { shard })?;
+        let candidate = choose()?;
         let target = *seq;
-        if !wait_until(|| copies[candidate].applied[shard].load(Ordering::Acquire) >= target) {
+        if !wait_until(&deadline, || {
+            copies[candidate].notify();
+            applied(candidate) >= target
+        }) {
             return Err(FailoverError::DrainTimeout { shard });
         }
         slot.failed.fetch_or(1 << primary, Ordering::AcqRel);
@@ -119,12 +153,22 @@ impl<S: Shard> ShardedStore<S> {
     }
 }
 
-/// Waits, without holding anything but what the caller holds, until `done` or a timeout.
+/// When a failover gives up waiting for its replica.
 #[cfg(not(shardkv_loom))]
-fn wait_until(done: impl Fn() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+struct Deadline(std::time::Instant);
+
+#[cfg(not(shardkv_loom))]
+impl Deadline {
+    fn in_five_seconds() -> Deadline {
+        Deadline(std::time::Instant::now() + std::time::Duration::from_secs(5))
+    }
+}
+
+/// Waits, without holding anything but what the caller holds, until `done` or the deadline.
+#[cfg(not(shardkv_loom))]
+fn wait_until(deadline: &Deadline, done: impl Fn() -> bool) -> bool {
     while !done() {
-        if std::time::Instant::now() >= deadline {
+        if std::time::Instant::now() >= deadline.0 {
             return false;
         }
         std::thread::sleep(std::time::Duration::from_micros(50));
@@ -132,8 +176,19 @@ fn wait_until(done: impl Fn() -> bool) -> bool {
     true
 }
 
+/// loom has no time: a model's wait never times out.
 #[cfg(shardkv_loom)]
-fn wait_until(done: impl Fn() -> bool) -> bool {
+struct Deadline;
+
+#[cfg(shardkv_loom)]
+impl Deadline {
+    fn in_five_seconds() -> Deadline {
+        Deadline
+    }
+}
+
+#[cfg(shardkv_loom)]
+fn wait_until(_: &Deadline, done: impl Fn() -> bool) -> bool {
     while !done() {
         crate::sync::thread::yield_now();
     }

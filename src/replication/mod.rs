@@ -18,7 +18,8 @@
 //! ## Bounded memory
 //! Each queue is bounded and the writer never waits for it: a write that does not fit marks the
 //! replica *stale* and is not enqueued; the replica's thread then re-syncs every shard from its
-//! primary (one shard at a time, inside that shard's writer section) and goes back to *live*.
+//! primary (one shard at a time, copied outside the writer section: see `resync`) and goes back
+//! to *live*.
 //! A stale or syncing replica does not count for `ack=all` and is not chosen for promotion.
 //!
 //! ## Acknowledgement
@@ -31,6 +32,7 @@
 
 mod apply;
 mod failover;
+mod resync;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -172,6 +174,22 @@ pub struct Replication {
     pub(crate) copies: Box<[CopyState]>,
     /// Writers waiting for `ack=all`.
     waiters: WakerList,
+    /// Test-only switches for the loom models: each re-creates a known-broken protocol step,
+    /// so a model run with it on must fail (showing the model can catch the bug).
+    #[cfg(shardkv_loom)]
+    broken: AtomicU8,
+}
+
+/// A loom model's broken variant of a protocol step (see [`Replication::break_for_model`]).
+#[cfg(shardkv_loom)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BrokenStep {
+    /// A re-synced copy goes live with a check followed by a set, so a concurrent overflow's
+    /// `Stale` can be overwritten.
+    SyncingToLive = 1,
+    /// Failover promotes after waiting for the replica without the writer section, so a write
+    /// can land between the wait and the swap.
+    FailoverDrain = 2,
 }
 
 impl Replication {
@@ -181,7 +199,42 @@ impl Replication {
                 .map(|_| CopyState::new(shards, queue_capacity))
                 .collect(),
             waiters: WakerList::default(),
+            #[cfg(shardkv_loom)]
+            broken: AtomicU8::new(0),
         }
+    }
+
+    /// Turns on a broken variant of a protocol step (loom models only).
+    #[cfg(shardkv_loom)]
+    pub fn break_for_model(&self, step: BrokenStep) {
+        self.broken.fetch_or(step as u8, Ordering::Relaxed);
+    }
+
+    #[cfg(shardkv_loom)]
+    pub(crate) fn is_broken(&self, step: BrokenStep) -> bool {
+        self.broken.load(Ordering::Relaxed) & step as u8 != 0
+    }
+
+    /// A re-synced copy goes live, unless a writer marked it stale since it started syncing
+    /// (then it stays stale and starts over). Returns whether it went live.
+    pub(crate) fn finish_sync(&self, copy: usize) -> bool {
+        let health = &self.copies[copy].health;
+        #[cfg(shardkv_loom)]
+        if self.is_broken(BrokenStep::SyncingToLive) {
+            if health.load(Ordering::Acquire) == Health::Syncing as u8 {
+                health.store(Health::Live as u8, Ordering::Release);
+                return true;
+            }
+            return false;
+        }
+        health
+            .compare_exchange(
+                Health::Syncing as u8,
+                Health::Live as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
     }
 
     /// Wakes every writer waiting for an acknowledgement (they re-check their condition).
@@ -231,10 +284,11 @@ impl<S: Shard> ShardedStore<S> {
         }
         let slot = &self.slots[shard];
         let primary = slot.primary.load(Ordering::Relaxed);
-        let failed = slot.failed.load(Ordering::Relaxed);
+        // A failed copy that is re-syncing (joining) takes the writes after its fence.
+        let excluded = slot.failed.load(Ordering::Relaxed) & !slot.joining.load(Ordering::Relaxed);
         let tick = self.clock().now();
         for (c, copy) in copies.iter().enumerate() {
-            if c == primary || failed & (1 << c) != 0 || copy.health() == Health::Stale {
+            if c == primary || excluded & (1 << c) != 0 || copy.health() == Health::Stale {
                 continue;
             }
             let record = QueuedWrite {
@@ -249,6 +303,14 @@ impl<S: Shard> ShardedStore<S> {
                 self.replication.wake_waiters();
             }
             copy.notify_if_filling();
+        }
+    }
+
+    /// Marks every replica of `shard` as having applied everything up to `seq` (start-up: the
+    /// store is empty and the shard's sequence was raised above the versions on disk).
+    pub(crate) fn raise_applied(&self, shard: usize, seq: u64) {
+        for copy in self.replication.copies.iter() {
+            copy.applied[shard].fetch_max(seq, Ordering::AcqRel);
         }
     }
 

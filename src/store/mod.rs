@@ -311,6 +311,9 @@ pub(crate) struct Slot<S> {
     /// Set by a writer whose timer request did not fit in the queue, or by a failover (the new
     /// primary's entries need their timers armed).
     pub(crate) needs_sweep: AtomicBool,
+    /// Bit `c` set: failed copy `c` is being re-synced, so writers queue this shard's writes to
+    /// it again although it still counts as failed (changed only inside the writer section).
+    pub(crate) joining: AtomicU64,
 }
 
 /// One entry copied out of a shard (snapshots and replica re-syncs).
@@ -325,11 +328,20 @@ pub struct SnapshotEntry {
 }
 
 impl<S: Shard> Slot<S> {
-    /// Every entry of the primary copy (call inside the writer section for a consistent copy).
+    /// Every entry of the primary copy, copied outside the writer section: each entry is seen
+    /// in some state at least as new as when the copy started (a weak snapshot), so a caller
+    /// pairs it with a sequence fence taken before and the writes after that fence.
+    ///
+    /// Only the record handles are copied (a reference-count increment each), so the map is
+    /// walked quickly; the fault layer can hold the copy midway.
     pub(crate) fn collect_primary(&self) -> Vec<SnapshotEntry> {
         let map = self.primary_map();
+        let midpoint = map.len() / 2;
         let mut entries = Vec::with_capacity(map.len());
         map.for_each(|record, e| {
+            if entries.len() == midpoint {
+                crate::faults::pause_copy();
+            }
             entries.push(SnapshotEntry {
                 record: record.clone(),
                 version: e.version,
@@ -376,6 +388,8 @@ pub struct StoreStats {
     pub replica_overflows: StripedCounter,
     /// Timer requests that did not fit the queue (their shard was swept instead).
     pub timer_queue_overflows: StripedCounter,
+    /// Re-syncs of a stale replica that completed (it went live again).
+    pub replica_resyncs: StripedCounter,
 }
 
 /// N shards of `S` behind one routing hash.
@@ -413,6 +427,7 @@ impl<S: Shard> ShardedStore<S> {
                 keys_with_ttl: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
                 needs_sweep: AtomicBool::new(false),
+                joining: AtomicU64::new(0),
             })
             .collect();
         ShardedStore {
@@ -656,21 +671,28 @@ impl<S: Shard> ShardedStore<S> {
         }
     }
 
-    /// A copy of `shard`'s entries and its sequence number, taken inside the writer section so
-    /// the two match (snapshots).
+    /// A copy of `shard`'s entries and a sequence *fence* (snapshots): every write up to the
+    /// fence is in the copy; later writes may or may not be, so the writes after the fence (the
+    /// log from the fence on) must be replayed over it, in order.
+    ///
+    /// Only the fence is read inside the writer section; the copy runs outside it, so writers
+    /// of the shard never wait for a copy of the whole shard.
     pub fn snapshot_shard(&self, shard: usize) -> (Vec<SnapshotEntry>, u64) {
         let slot = &self.slots[shard];
-        let seq = lock(&slot.writer);
-        (slot.collect_primary(), *seq)
+        // Every write up to the fence has finished its map write: it holds the section.
+        let fence = *lock(&slot.writer);
+        (slot.collect_primary(), fence)
     }
 
     /// Makes every shard's next version greater than `floor` (start-up, before restoring), so
-    /// versions never repeat across a restart and a stale `ETag` can never match again.
+    /// versions never repeat across a restart and a stale `ETag` can never match again. The
+    /// replicas, as empty as their primaries, count as having applied everything up to it.
     pub fn raise_versions(&self, floor: u64) {
-        for slot in self.slots.iter() {
+        for (shard, slot) in self.slots.iter().enumerate() {
             let mut seq = lock(&slot.writer);
             *seq = (*seq).max(floor);
             slot.last_seq.store(*seq, Ordering::Release);
+            self.raise_applied(shard, *seq);
         }
     }
 
