@@ -39,7 +39,6 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         max_memory: config.max_memory.unwrap_or_else(default_max_memory),
         replica_queue_capacity: config.queue_capacities().replica,
         timer_queue_capacity: config.queue_capacities().timer,
-        ..StoreConfig::default()
     };
     let store = Arc::new(ShardedStore::<S>::new(store_config, Clock::coarse()));
     let expiry = ExpiryThread::start(store.clone())?;
