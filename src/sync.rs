@@ -92,36 +92,67 @@ impl WakerList {
 /// The consumer announces its nap before a last look at the queue, so a producer either sees
 /// the announcement and wakes it, or pushed before the look and is seen by it.
 ///
-/// Threads and parking are outside loom's model, so this exists only in the normal build.
-#[cfg(not(shardkv_loom))]
+/// Under loom the consumer's thread handle lives in a loom mutex and the nap is an untimed
+/// park: loom has no timed park, and with a timeout a lost wake-up would only delay the consumer
+/// by a nap, which a model cannot see; without it, a lost wake-up is a deadlock loom reports.
 pub struct ParkedConsumer {
     sleeping: AtomicBool,
+    #[cfg(not(shardkv_loom))]
     thread: std::sync::OnceLock<std::thread::Thread>,
+    #[cfg(shardkv_loom)]
+    thread: Mutex<Option<thread::Thread>>,
     /// Queue depth at which a producer wakes the parked consumer: a quarter of the queue.
     wake_depth: usize,
+    /// Test-only switch for the loom model: looks at the queue before announcing the nap.
+    #[cfg(shardkv_loom)]
+    broken_order: AtomicBool,
 }
 
-#[cfg(not(shardkv_loom))]
 impl ParkedConsumer {
     /// The consumer of a queue holding at most `queue_capacity` items.
     pub fn new(queue_capacity: usize) -> Self {
         ParkedConsumer {
             sleeping: AtomicBool::new(false),
+            #[cfg(not(shardkv_loom))]
             thread: std::sync::OnceLock::new(),
+            #[cfg(shardkv_loom)]
+            thread: Mutex::new(None),
             wake_depth: (queue_capacity / 4).max(1),
+            #[cfg(shardkv_loom)]
+            broken_order: AtomicBool::new(false),
         }
     }
 
     /// Records the calling thread as the consumer (first call wins).
     pub fn register_current(&self) {
+        #[cfg(not(shardkv_loom))]
         let _ = self.thread.set(std::thread::current());
+        #[cfg(shardkv_loom)]
+        lock(&self.thread).get_or_insert_with(thread::current);
     }
 
     /// Consumer side: parks for at most `nap` if `idle()` still holds once the nap is announced.
     pub fn nap(&self, nap: std::time::Duration, idle: impl FnOnce() -> bool) {
+        #[cfg(shardkv_loom)]
+        if self.broken_order.load(Ordering::Relaxed) {
+            // Broken variant: the last look comes before the announcement, so a push and its
+            // wake-up can both fall between them.
+            if idle() {
+                self.sleeping.store(true, Ordering::SeqCst);
+                thread::park();
+            }
+            self.sleeping.store(false, Ordering::SeqCst);
+            return;
+        }
         self.sleeping.store(true, Ordering::SeqCst);
         if idle() {
+            #[cfg(not(shardkv_loom))]
             std::thread::park_timeout(nap);
+            #[cfg(shardkv_loom)]
+            {
+                let _ = nap;
+                thread::park();
+            }
         }
         self.sleeping.store(false, Ordering::SeqCst);
     }
@@ -144,9 +175,21 @@ impl ParkedConsumer {
 
     /// Wakes the consumer now (a stop, a snapshot request, a waiting client).
     pub fn wake(&self) {
+        #[cfg(not(shardkv_loom))]
         if let Some(thread) = self.thread.get() {
             thread.unpark();
         }
+        #[cfg(shardkv_loom)]
+        if let Some(thread) = lock(&self.thread).as_ref() {
+            thread.unpark();
+        }
+    }
+
+    /// Test-only switch for the loom model: the consumer looks at its queue before announcing
+    /// its nap. A model run with it on must find the lost wake-up.
+    #[cfg(shardkv_loom)]
+    pub fn break_order_for_model(&self) {
+        self.broken_order.store(true, Ordering::Relaxed);
     }
 }
 

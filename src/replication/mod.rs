@@ -147,6 +147,13 @@ impl CopyState {
         self.health.store(health as u8, Ordering::Release);
     }
 
+    /// A writer dropped a record for this copy. A read-modify-write, so it is ordered with the
+    /// re-sync's syncing → live compare-and-swap: either the swap sees `Stale` and fails, or
+    /// this lands after it and the copy is stale again.
+    fn mark_stale(&self) {
+        self.health.swap(Health::Stale as u8, Ordering::AcqRel);
+    }
+
     /// Records waiting in the queue.
     pub fn queue_depth(&self) -> usize {
         self.queue.len()
@@ -202,12 +209,6 @@ impl Replication {
             #[cfg(shardkv_loom)]
             broken: AtomicU8::new(0),
         }
-    }
-
-    /// Turns on a broken variant of a protocol step (loom models only).
-    #[cfg(shardkv_loom)]
-    pub fn break_for_model(&self, step: BrokenStep) {
-        self.broken.fetch_or(step as u8, Ordering::Relaxed);
     }
 
     #[cfg(shardkv_loom)]
@@ -270,6 +271,25 @@ pub struct CopyReport {
 }
 
 impl<S: Shard> ShardedStore<S> {
+    /// Turns on a broken variant of a replication step (loom models only): a model run with it
+    /// on must fail, which shows the model can catch that bug.
+    #[cfg(shardkv_loom)]
+    pub fn break_replication_for_model(&self, step: BrokenStep) {
+        self.replication
+            .broken
+            .fetch_or(step as u8, Ordering::Relaxed);
+    }
+
+    /// The health of copy `copy` (models and tests).
+    pub fn copy_health(&self, copy: usize) -> Health {
+        self.replication.copies[copy].health()
+    }
+
+    /// Records waiting in copy `copy`'s queue (models and tests).
+    pub fn copy_queue_depth(&self, copy: usize) -> usize {
+        self.replication.copies[copy].queue_depth()
+    }
+
     /// Replica copies per shard.
     pub fn replicas(&self) -> usize {
         self.replication.copies.len() - 1
@@ -298,7 +318,7 @@ impl<S: Shard> ShardedStore<S> {
                 op: op(),
             };
             if copy.queue.push(record).is_err() {
-                copy.set_health(Health::Stale);
+                copy.mark_stale();
                 self.stats.replica_overflows.incr();
                 self.replication.wake_waiters();
             }

@@ -1,0 +1,160 @@
+//! loom models of a replica's re-sync and of failover racing writers, on the real
+//! `ShardedStore` code (`apply_pending` → `resync_copy`, `fail_primary`).
+//!
+//! Stand-ins as in `replication.rs`: the replica queue is a loom `Mutex<VecDeque>` standing in
+//! for crossbeam's `ArrayQueue`, maps are `RwLockShard` on loom's `RwLock` standing in for
+//! papaya, the apply thread is a loom thread calling the real `apply_pending` step.
+
+#![cfg(shardkv_loom)]
+
+use bytes::Bytes;
+use shardkv::clock::Clock;
+use shardkv::replication::{BrokenStep, Health};
+use shardkv::store::{Condition, RwLockShard, ShardedStore, StoreConfig};
+use shardkv::sync::{Arc, AtomicBool, Ordering};
+
+fn store(queue: usize) -> Arc<ShardedStore<RwLockShard>> {
+    let (clock, _hand) = Clock::manual(0);
+    Arc::new(ShardedStore::new(
+        StoreConfig {
+            shards: 1,
+            replicas: 1,
+            replica_queue_capacity: queue,
+            timer_queue_capacity: 4,
+            ..StoreConfig::default()
+        },
+        clock,
+    ))
+}
+
+fn set(store: &ShardedStore<RwLockShard>, value: &'static str) -> u64 {
+    store
+        .set(
+            b"k",
+            Bytes::from_static(value.as_bytes()),
+            None,
+            Condition::Always,
+        )
+        .unwrap()
+}
+
+/// Stale → re-sync → live while a writer overflows the queue again: whatever the
+/// interleaving, once the replica is live and has drained its queue it equals the primary.
+fn resync_races_an_overflow(broken: bool) {
+    loom::model(move || {
+        let store = store(1);
+        if broken {
+            store.break_replication_for_model(BrokenStep::SyncingToLive);
+        }
+        set(&store, "a"); // queued: the queue (1 record) is full
+        set(&store, "b"); // overflows: the replica is stale
+        assert_eq!(store.copy_health(1), Health::Stale);
+
+        let apply = {
+            let store = store.clone();
+            loom::thread::spawn(move || {
+                store.apply_pending(1, 8);
+            })
+        };
+        let writer = {
+            let store = store.clone();
+            loom::thread::spawn(move || {
+                set(&store, "c");
+                set(&store, "d"); // may overflow again, at any point of the re-sync
+            })
+        };
+        apply.join().unwrap();
+        writer.join().unwrap();
+
+        // Quiet now: step the apply thread until it is live with an empty queue.
+        for _ in 0..4 {
+            if store.copy_health(1) == Health::Live && store.copy_queue_depth(1) == 0 {
+                break;
+            }
+            store.apply_pending(1, 8);
+        }
+        assert_eq!(store.copy_health(1), Health::Live);
+        assert_eq!(
+            store.read_copy(1, b"k"),
+            store.read_copy(0, b"k"),
+            "a live replica differs from its primary: {:?}",
+            store.copy_reports()
+        );
+    });
+}
+
+#[test]
+fn resync_never_goes_live_over_a_concurrent_overflow() {
+    resync_races_an_overflow(false);
+}
+
+/// With live set by a check then a store (the old step), loom must find the lost write.
+#[test]
+fn resync_model_fails_when_going_live_is_check_then_set() {
+    let result = std::panic::catch_unwind(|| resync_races_an_overflow(true));
+    assert!(
+        result.is_err(),
+        "loom found no failing interleaving with check-then-set: the model is too weak"
+    );
+}
+
+/// A writer races a failover: the write the shard accepted is on the new primary, whether it
+/// landed before the failover began, during the replica's drain, or after the swap.
+fn writer_races_failover(broken: bool) {
+    // Two threads wait by yielding here (the apply thread for its stop flag, the failover for
+    // the replica): more branches than loom's default allows.
+    let mut model = loom::model::Builder::new();
+    model.max_branches = 100_000;
+    model.check(move || {
+        let store = store(8);
+        if broken {
+            store.break_replication_for_model(BrokenStep::FailoverDrain);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let apply = {
+            let (store, stop) = (store.clone(), stop.clone());
+            loom::thread::spawn(move || {
+                while !stop.load(Ordering::Acquire) {
+                    if store.apply_pending(1, 8) == 0 {
+                        loom::thread::yield_now();
+                    }
+                }
+            })
+        };
+        let writer = {
+            let store = store.clone();
+            loom::thread::spawn(move || set(&store, "w"))
+        };
+        let failover = {
+            let store = store.clone();
+            loom::thread::spawn(move || store.fail_primary(0).unwrap())
+        };
+        writer.join().unwrap();
+        let promoted = failover.join().unwrap();
+        stop.store(true, Ordering::Release);
+        apply.join().unwrap();
+
+        assert_eq!(promoted, 1);
+        let found = store
+            .get(b"k")
+            .found()
+            .expect("the accepted write was lost");
+        assert_eq!(found.value(), b"w");
+    });
+}
+
+#[test]
+fn failover_keeps_a_write_that_races_the_drain() {
+    writer_races_failover(false);
+}
+
+/// Promoting after the unlocked wait alone (no final catch-up inside the writer section) must
+/// lose the write in some interleaving.
+#[test]
+fn failover_model_fails_without_the_final_catch_up() {
+    let result = std::panic::catch_unwind(|| writer_races_failover(true));
+    assert!(
+        result.is_err(),
+        "loom found no failing interleaving without the final catch-up: the model is too weak"
+    );
+}
