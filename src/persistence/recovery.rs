@@ -13,7 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::format::{decode_record, parse_name, Header, LOG_MAGIC, SNAPSHOT_MAGIC, VERSION};
+use super::format::{
+    claim_at, decode_record, parse_name, Claim, Header, LOG_MAGIC, SNAPSHOT_MAGIC, VERSION,
+};
 use super::writer::wall_ms;
 use super::PersistenceError;
 use crate::store::{Shard, ShardedStore};
@@ -186,27 +188,24 @@ fn check(
     if &header.magic != magic {
         return Err(bad_header());
     }
-    let mut at = start;
-    while at < bytes.len() {
-        match decode_record(&bytes, at) {
-            Some((_, next)) => at = next,
-            None => {
-                let followed = (at + 1..bytes.len()).any(|p| decode_record(&bytes, p).is_some());
-                if followed || !may_be_torn {
-                    return Err(PersistenceError::Corrupt {
-                        path: path.to_path_buf(),
-                        offset: at as u64,
-                    });
-                }
-                tracing::warn!(
-                    path = %path.display(),
-                    offset = at,
-                    dropped_bytes = bytes.len() - at,
-                    "dropping a torn record at the end of the log"
-                );
-                report.torn.push((path.to_path_buf(), at as u64));
-                break;
-            }
+    let scan = scan(&bytes, start, may_be_torn);
+    let at = scan.end;
+    match scan.damage {
+        None => {}
+        Some(Damage::Corrupt) => {
+            return Err(PersistenceError::Corrupt {
+                path: path.to_path_buf(),
+                offset: at as u64,
+            })
+        }
+        Some(Damage::Torn) => {
+            tracing::warn!(
+                path = %path.display(),
+                offset = at,
+                dropped_bytes = bytes.len() - at,
+                "dropping a torn record at the end of the log"
+            );
+            report.torn.push((path.to_path_buf(), at as u64));
         }
     }
     Ok(Checked {
@@ -216,4 +215,261 @@ fn check(
         header,
         start,
     })
+}
+
+/// How a file's records end, when they do not end at the end of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Damage {
+    /// An interrupted append: dropped with a warning.
+    Torn,
+    /// Damage that valid records follow: start-up stops.
+    Corrupt,
+}
+
+/// The outcome of reading a file's records.
+#[derive(Debug)]
+struct Scan {
+    /// Where the valid records end (the damaged record's offset, if any).
+    end: usize,
+    /// What follows them, if anything.
+    damage: Option<Damage>,
+    /// Bytes checksummed on the way: the scan's cost, bounded by a small multiple of the
+    /// file's length whatever the file holds.
+    checksummed: u64,
+}
+
+/// Reads the records of `bytes` from `start` and judges the first damaged one, if any: torn or
+/// corrupt as the module documentation defines them (`may_be_torn` false: always corrupt).
+fn scan(bytes: &[u8], start: usize, may_be_torn: bool) -> Scan {
+    let mut checksummed = 0u64;
+    let mut at = start;
+    while at < bytes.len() {
+        let claim = claim_at(bytes, at);
+        if let Claim::Whole { body, crc } = &claim {
+            checksummed += body.len() as u64;
+            if crc32c::crc32c(&bytes[body.clone()]) == *crc {
+                at = body.end;
+                continue;
+            }
+        }
+        // Where records written after the damaged one would be. A record cut short by the end
+        // of the file is the interrupted append itself: nothing follows it, and what its value
+        // holds is never read as records. A whole record with a wrong checksum still names its
+        // own end. A header that contradicts itself names nothing, so any later offset counts.
+        let later = match claim {
+            Claim::Cut => None,
+            Claim::Whole { body, .. } => Some(body.end),
+            Claim::Bogus => Some(at + 1),
+        };
+        let followed =
+            later.is_some_and(|from| records_run_to_the_end(bytes, from, &mut checksummed));
+        let damage = if followed || !may_be_torn {
+            Damage::Corrupt
+        } else {
+            Damage::Torn
+        };
+        return Scan {
+            end: at,
+            damage: Some(damage),
+            checksummed,
+        };
+    }
+    Scan {
+        end: at,
+        damage: None,
+        checksummed,
+    }
+}
+
+/// Whether, from some offset at or after `from`, valid records follow each other up to the end
+/// of `bytes`, or up to where the rest is a record cut short or zero bytes (the file's own torn
+/// tail, or space allocated but never written).
+///
+/// Such a run exists exactly when a valid record at or after `from` ends there (the last record
+/// of any run is one; one such record is a run), so only those are looked for. Linear: every
+/// offset gets the constant-time [`claim_at`] check, and the claims that end where the file's
+/// records end are checksummed through one pass of running CRCs, so no byte is checksummed
+/// twice however many claims cover it.
+fn records_run_to_the_end(bytes: &[u8], from: usize, checksummed: &mut u64) -> bool {
+    let eof = bytes.len();
+    if from >= eof {
+        return false;
+    }
+    // The rest of the file is zero from `zeros` on.
+    let zeros = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let ends_records = |at: usize| at >= zeros || claim_at(bytes, at) == Claim::Cut;
+    let candidates: Vec<(std::ops::Range<usize>, u32)> = (from..eof)
+        .filter_map(|at| match claim_at(bytes, at) {
+            Claim::Whole { body, crc } if ends_records(body.end) => Some((body, crc)),
+            _ => None,
+        })
+        .collect();
+    if candidates.is_empty() {
+        return false;
+    }
+    // Running CRC of `bytes[from..x]` at the start and end of every candidate's body.
+    let mut marks: Vec<usize> = candidates
+        .iter()
+        .flat_map(|(body, _)| [body.start, body.end])
+        .collect();
+    marks.sort_unstable();
+    marks.dedup();
+    let mut running = Vec::with_capacity(marks.len());
+    let (mut crc, mut at) = (0u32, from);
+    for &mark in &marks {
+        crc = crc32c::crc32c_append(crc, &bytes[at..mark]);
+        *checksummed += (mark - at) as u64;
+        at = mark;
+        running.push(crc);
+    }
+    let running_at = |x: usize| running[marks.binary_search(&x).expect("a marked offset")];
+    // Appending `n` bytes to data with CRC `c` gives `combine(c, 0, n) ^ crc(those bytes)`,
+    // so a body's CRC follows from the running CRCs at its two ends.
+    candidates.iter().any(|(body, crc)| {
+        let whole = running_at(body.end);
+        let before = crc32c::crc32c_combine(running_at(body.start), 0, body.len());
+        whole ^ before == *crc
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persistence::format::{encode_record, KIND_SET, MIN_BODY};
+
+    /// A log body (no header): `values.len()` set records, one per value; returns the bytes and
+    /// each record's offset.
+    fn records(values: &[Vec<u8>]) -> (Vec<u8>, Vec<usize>) {
+        let mut bytes = Vec::new();
+        let mut offsets = Vec::new();
+        for (i, value) in values.iter().enumerate() {
+            offsets.push(bytes.len());
+            let key = format!("key-{i}");
+            encode_record(
+                &mut bytes,
+                0,
+                i as u64 + 1,
+                key.as_bytes(),
+                Some((0, value)),
+            );
+        }
+        (bytes, offsets)
+    }
+
+    /// A value made of `n` encoded records back to back, then a few bytes of padding.
+    fn value_of_records(n: usize) -> Vec<u8> {
+        let mut value = Vec::new();
+        for i in 0..n {
+            encode_record(
+                &mut value,
+                1,
+                100 + i as u64,
+                b"inner",
+                Some((0, b"hidden")),
+            );
+        }
+        value.extend_from_slice(b"padding");
+        value
+    }
+
+    #[test]
+    fn a_torn_record_whose_value_holds_records_is_torn_at_every_cut() {
+        let values = vec![
+            b"first".to_vec(),
+            value_of_records(3),
+            b"third".to_vec(),
+            value_of_records(4),
+        ];
+        let (bytes, offsets) = records(&values);
+        let last = offsets[3];
+        for cut in last..bytes.len() {
+            let s = scan(&bytes[..cut], 0, true);
+            assert_eq!(
+                (s.end, s.damage),
+                (last, (cut > last).then_some(Damage::Torn)),
+                "cut at {cut}"
+            );
+        }
+        // The last record at full length but with a page of its value lost (zeros) before
+        // the records its value holds: torn, not "followed by a valid record".
+        let mut zeroed = bytes.clone();
+        zeroed[last + 50..last + 70].fill(0);
+        let s = scan(&zeroed, 0, true);
+        assert_eq!((s.end, s.damage), (last, Some(Damage::Torn)));
+        // Damage in a record that valid records follow (the second one, whose value also holds
+        // records) is corruption, wherever in that record the damaged byte is.
+        for i in offsets[1]..offsets[2] {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= 0x10;
+            let s = scan(&damaged, 0, true);
+            assert_eq!(
+                (s.end, s.damage),
+                (offsets[1], Some(Damage::Corrupt)),
+                "flip at {i}"
+            );
+            // Also when the log then ends in a torn record.
+            let s = scan(&damaged[..bytes.len() - 3], 0, true);
+            assert_eq!(
+                (s.end, s.damage),
+                (offsets[1], Some(Damage::Corrupt)),
+                "flip at {i} with a torn tail"
+            );
+        }
+    }
+
+    /// A last record whose value is `fakes` record headers that agree with themselves (but not
+    /// with any checksum), each claiming a body that ends `short` bytes before the file does.
+    fn adversarial_tail(fakes: usize, short: usize) -> (Vec<u8>, usize) {
+        const FAKE: usize = 8 + MIN_BODY + 12;
+        let value_len = fakes * FAKE + 16;
+        let mut value = Vec::with_capacity(value_len);
+        let (mut bytes, offsets) = records(&[b"a".to_vec(), b"b".to_vec()]);
+        let last = bytes.len();
+        // The value starts after the last record's length, checksum and fixed body fields.
+        let value_at = last + 8 + MIN_BODY + "key-2".len() + 12;
+        let file_len = value_at + value_len;
+        for i in 0..fakes {
+            let at = value_at + i * FAKE;
+            let body = file_len - short - at - 8;
+            value.extend_from_slice(&(body as u32).to_le_bytes());
+            value.extend_from_slice(&0xdead_beefu32.to_le_bytes());
+            value.push(KIND_SET);
+            value.extend_from_slice(&[0; 4 + 8]);
+            value.extend_from_slice(&0u32.to_le_bytes());
+            value.extend_from_slice(&[0; 8]);
+            value.extend_from_slice(&((body - MIN_BODY - 12) as u32).to_le_bytes());
+        }
+        value.resize(value_len, 7);
+        encode_record(&mut bytes, 0, 3, b"key-2", Some((0, &value)));
+        assert_eq!(bytes.len(), file_len);
+        let _ = offsets;
+        (bytes, last)
+    }
+
+    #[test]
+    fn the_damage_scan_checksums_each_byte_a_bounded_number_of_times() {
+        let (bytes, last) = adversarial_tail(4000, 1);
+        let len = bytes.len() as u64;
+        // Cut inside the last record, where every fake header's body ends: a torn tail.
+        let cut = &bytes[..bytes.len() - 1];
+        let s = scan(cut, 0, true);
+        assert_eq!((s.end, s.damage), (last, Some(Damage::Torn)));
+        assert!(
+            s.checksummed <= 3 * len,
+            "checksummed {} bytes of a {len}-byte file",
+            s.checksummed
+        );
+        // The last record whole but its length damaged: the scan looks for records after it,
+        // through every fake header, and still reads each byte a bounded number of times.
+        let (bytes, last) = adversarial_tail(4000, 0);
+        let mut damaged = bytes.clone();
+        damaged[last..last + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        let s = scan(&damaged, 0, true);
+        assert_eq!((s.end, s.damage), (last, Some(Damage::Torn)));
+        assert!(
+            s.checksummed <= 3 * len,
+            "checksummed {} bytes of a {len}-byte file",
+            s.checksummed
+        );
+    }
 }
