@@ -4,17 +4,52 @@
 //! verified and the highest version on disk found, so a corrupt file stops start-up before the
 //! store holds a partial state, and new versions can start above every old one.
 //!
-//! Torn vs corrupt: a damaged record with no valid record after it in its file is a torn write
-//! (the crash interrupted an append): it and the rest of the file are dropped with a warning. A
-//! damaged record followed by a valid one is corruption: start-up stops naming file and offset.
+//! ## Torn vs corrupt records
+//! A crash interrupts at most the appends after the last sync, so it leaves a log's records
+//! followed by a torn tail: a record cut short by the end of the file, zeros (space the file
+//! system allocated but never wrote), or a record at full length whose data partly never landed.
+//! Damage anywhere else is corruption. The first damaged record of a log is judged thus:
+//! - its header agrees with itself and the file ends inside it: torn. Nothing after it is read,
+//!   so a value that holds bytes of encoded records (values are arbitrary bytes) can never pass
+//!   for records written later;
+//! - it is whole (its lengths agree, its body fits) but its checksum is wrong: corrupt if a
+//!   valid record after its end reaches the end of the file's records (the end of the file, or
+//!   a torn tail of its own), else torn. Its own value is never searched: its lengths say where
+//!   it ends;
+//! - its header contradicts itself (a length out of range, an unknown kind, a key or value
+//!   length that does not add up; zeros too): the same test from the next byte on, since such a
+//!   header says nothing about where the record ends.
 //!
-//! Must never: apply a record it has not verified, or resurrect a key whose TTL passed.
+//! A flipped bit in a middle record therefore stops start-up naming file and offset: a flip in
+//! the body or checksum leaves a whole record whose successors run to the end; a flip in a
+//! length makes the header contradict itself (the key and value lengths no longer add up) and the
+//! following records are found from the next byte. What this cannot tell apart: a crash that
+//! lost a page in the middle of the unsynced tail while a later page landed looks like
+//! corruption and stops start-up (the operator decides), and a value's bytes can add to that
+//! only when such a page loss also hit a record's header.
+//!
+//! Judging costs a constant-time header check per offset and one checksum pass over the rest
+//! of the file (see `records_run_to_the_end`), never a checksum per offset.
+//!
+//! ## Torn log headers
+//! The log thread creates a log, writes and syncs its header, syncs the directory, and only
+//! then switches to it; if creating it fails it keeps appending to the previous log. So a log
+//! whose header a crash cut short (shorter than a full header and agreeing with this format as
+//! far as it goes, or nothing but zeros) never held a record, wherever it sits among the logs:
+//! it is dropped, reported, and deleted once every file has been checked (a refused start-up
+//! leaves the directory untouched). A whole header of another kind or format version, or one
+//! whose checksum fails, is not a crash's doing and stops start-up. Snapshots are renamed into
+//! place only once complete and synced, so any damage in one stops start-up.
+//!
+//! Must never: apply a record it has not verified, resurrect a key whose TTL passed, or call
+//! damage torn when valid records follow it to the end of the file's records.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::format::{
-    claim_at, decode_record, parse_name, Claim, Header, LOG_MAGIC, SNAPSHOT_MAGIC, VERSION,
+    claim_at, decode_record, is_torn_log_header, parse_name, Claim, Header, LOG_MAGIC,
+    SNAPSHOT_MAGIC, VERSION,
 };
 use super::writer::wall_ms;
 use super::PersistenceError;
@@ -29,8 +64,12 @@ pub struct LoadReport {
     pub records: usize,
     /// Records whose TTL passed while the server was down.
     pub expired: usize,
-    /// Torn tails dropped: file and the offset where the tail began.
+    /// Torn tails dropped: file and the offset where the tail began (0 for a log whose
+    /// header was torn).
     pub torn: Vec<(PathBuf, u64)>,
+    /// Logs deleted because a crash cut their header short while creating them (they never
+    /// held a record).
+    pub removed: Vec<PathBuf>,
     /// The files read, in order.
     pub files: Vec<PathBuf>,
     /// How long loading took.
@@ -84,6 +123,7 @@ pub fn recover<S: Shard>(
         records: 0,
         expired: 0,
         torn: Vec::new(),
+        removed: Vec::new(),
         files: Vec::new(),
         elapsed: Duration::ZERO,
         next_gen: max_gen + 1,
@@ -95,23 +135,33 @@ pub fn recover<S: Shard>(
         // A snapshot is renamed into place only once complete and synced: any damage is
         // corruption, never a torn write.
         let c = check(&path, SNAPSHOT_MAGIC, "snapshot", false, &mut report)?;
-        checked.push(c);
+        checked.extend(c);
     }
-    let last_log = logs.last().copied();
+    let mut torn_headers = Vec::new();
     for gen in logs {
         let path = super::format::log_path(dir, gen);
-        match check(&path, LOG_MAGIC, "log", true, &mut report) {
-            Ok(c) => checked.push(c),
-            // A log whose header never fully reached the disk (crash while creating it).
-            Err(PersistenceError::BadHeader { .. })
-                if Some(gen) == last_log
-                    && std::fs::metadata(&path).is_ok_and(|m| m.len() < 64) =>
-            {
-                tracing::warn!(path = %path.display(), "dropping a log whose header was torn");
-                report.torn.push((path, 0));
-            }
-            Err(e) => return Err(e),
+        match check(&path, LOG_MAGIC, "log", true, &mut report)? {
+            Some(c) => checked.push(c),
+            None => torn_headers.push(path),
         }
+    }
+    // Only once every file checked out, so a refused start-up leaves the directory as it was.
+    for path in torn_headers {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::warn!(
+                    path = %path.display(),
+                    "deleted a log whose header a crash cut short while creating it (it never held a record)"
+                );
+                report.removed.push(path.clone());
+            }
+            Err(err) => tracing::warn!(
+                path = %path.display(),
+                %err,
+                "a log whose header a crash cut short (it never held a record) could not be deleted; ignoring it"
+            ),
+        }
+        report.torn.push((path, 0));
     }
     let mut max_version = 0;
     for c in &checked {
@@ -170,25 +220,32 @@ pub fn recover<S: Shard>(
     Ok(report)
 }
 
-/// Reads `path`, checks its header and every record; returns where the valid records end.
+/// Reads `path`, checks its header and every record; returns where the valid records end, or
+/// `None` for a log (`may_be_torn`) whose header a crash cut short.
 fn check(
     path: &Path,
     magic: &[u8; 8],
     kind: &'static str,
     may_be_torn: bool,
     report: &mut LoadReport,
-) -> Result<Checked, PersistenceError> {
+) -> Result<Option<Checked>, PersistenceError> {
     let bytes = std::fs::read(path).map_err(io(path))?;
     let bad_header = || PersistenceError::BadHeader {
         path: path.to_path_buf(),
         kind,
         version: VERSION,
     };
-    let (header, start) = Header::decode(&bytes).ok_or_else(bad_header)?;
+    let Some((header, start)) = Header::decode(&bytes) else {
+        if may_be_torn && is_torn_log_header(&bytes) {
+            return Ok(None);
+        }
+        return Err(bad_header());
+    };
     if &header.magic != magic {
         return Err(bad_header());
     }
     let scan = scan(&bytes, start, may_be_torn);
+    tracing::debug!(path = %path.display(), checksummed = scan.checksummed, "file read");
     let at = scan.end;
     match scan.damage {
         None => {}
@@ -208,13 +265,13 @@ fn check(
             report.torn.push((path.to_path_buf(), at as u64));
         }
     }
-    Ok(Checked {
+    Ok(Some(Checked {
         path: path.to_path_buf(),
         end: at,
         bytes,
         header,
         start,
-    })
+    }))
 }
 
 /// How a file's records end, when they do not end at the end of the file.
@@ -398,21 +455,21 @@ mod tests {
         assert_eq!((s.end, s.damage), (last, Some(Damage::Torn)));
         // Damage in a record that valid records follow (the second one, whose value also holds
         // records) is corruption, wherever in that record the damaged byte is.
-        for i in offsets[1]..offsets[2] {
+        for (i, bit) in (offsets[1]..offsets[2]).flat_map(|i| (0..8).map(move |b| (i, b))) {
             let mut damaged = bytes.clone();
-            damaged[i] ^= 0x10;
+            damaged[i] ^= 1 << bit;
             let s = scan(&damaged, 0, true);
             assert_eq!(
                 (s.end, s.damage),
                 (offsets[1], Some(Damage::Corrupt)),
-                "flip at {i}"
+                "flip of bit {bit} at {i}"
             );
             // Also when the log then ends in a torn record.
             let s = scan(&damaged[..bytes.len() - 3], 0, true);
             assert_eq!(
                 (s.end, s.damage),
                 (offsets[1], Some(Damage::Corrupt)),
-                "flip at {i} with a torn tail"
+                "flip of bit {bit} at {i} with a torn tail"
             );
         }
     }
