@@ -348,7 +348,33 @@ mod tests {
         }
         for cut in 0..first {
             assert!(decode_record(&buf[..cut], 0).is_none());
+            // A record cut anywhere claims to be cut, never nonsense: recovery relies on it.
+            assert_eq!(claim_at(&buf[..cut], 0), Claim::Cut, "cut at {cut}");
         }
+        assert!(matches!(claim_at(&buf, 0), Claim::Whole { body, .. } if body == (8..first)));
+    }
+
+    #[test]
+    fn only_a_short_prefix_of_a_log_header_or_zeros_is_a_torn_header() {
+        let header = Header {
+            magic: *LOG_MAGIC,
+            gen: 3,
+            base_gen: 3,
+            shards: 2,
+            seqs: Vec::new(),
+        }
+        .encode();
+        assert_eq!(header.len(), LOG_HEADER_LEN);
+        for cut in 0..LOG_HEADER_LEN {
+            assert!(is_torn_log_header(&header[..cut]), "cut at {cut}");
+        }
+        assert!(!is_torn_log_header(&header), "a whole header is not torn");
+        assert!(is_torn_log_header(&[0; LOG_HEADER_LEN]));
+        assert!(!is_torn_log_header(&[0; LOG_HEADER_LEN + 1]));
+        assert!(!is_torn_log_header(&SNAPSHOT_MAGIC[..6]));
+        let mut other_version = header[..20].to_vec();
+        other_version[8] = 2;
+        assert!(!is_torn_log_header(&other_version));
     }
 
     #[test]
