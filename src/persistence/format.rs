@@ -11,6 +11,10 @@
 //! expiry of 0 means none), 2 a removal. A log's `seqs` are empty (`shards` = 0 there is not
 //! used: its `shards` is the numbering it shares with its base snapshot) — see `recovery`.
 //!
+//! Besides decoding, this module judges bytes without checksumming them ([`claim_at`],
+//! [`is_torn_log_header`]): recovery uses these cheap, constant-time checks to tell a write the
+//! crash cut short from damage, and to skip the checksum wherever the bytes cannot be a record.
+//!
 //! Must never: accept a record whose checksum does not match.
 
 use std::path::{Path, PathBuf};
@@ -27,6 +31,10 @@ pub const KIND_SET: u8 = 1;
 pub const KIND_REMOVE: u8 = 2;
 /// The largest record body accepted when reading (larger lengths are damage).
 pub const MAX_BODY: usize = 1 << 31;
+/// The smallest record body: a removal with an empty key.
+pub const MIN_BODY: usize = 1 + 4 + 8 + 4;
+/// Length of a header without sequence numbers (every log's header).
+pub const LOG_HEADER_LEN: usize = 8 + 4 + 8 + 8 + 4 + 4 + 4;
 
 /// A file header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,20 +139,114 @@ pub fn encode_record(
     out[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Whether `buf` holds a log header that a crash cut short while the file was being created:
+/// shorter than a full log header and agreeing with this format's log magic and version as far
+/// as it goes, or no longer than a full header and all zero bytes (space the file system
+/// allocated but whose data never landed). A full-length header with another magic or version
+/// is not torn: it is a file of another kind or format.
+pub fn is_torn_log_header(buf: &[u8]) -> bool {
+    if buf.len() > LOG_HEADER_LEN {
+        return false;
+    }
+    if buf.iter().all(|&b| b == 0) {
+        return true;
+    }
+    let mut expected = LOG_MAGIC.to_vec();
+    expected.extend_from_slice(&VERSION.to_le_bytes());
+    let n = buf.len().min(expected.len());
+    buf.len() < LOG_HEADER_LEN && buf[..n] == expected[..n]
+}
+
+/// What the bytes at an offset claim to be, judged from the record's length, kind, key length
+/// and value length alone (constant time, no checksum).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// A record header whose fields agree with each other, whose body lies in the buffer at
+    /// `body` and should have checksum `crc`. Whether it is a record depends on that checksum.
+    Whole {
+        /// Where the body lies; its end is where the next record would start.
+        body: std::ops::Range<usize>,
+        /// The checksum the header names.
+        crc: u32,
+    },
+    /// The beginning of a record, consistent as far as it goes, that the buffer's end cuts
+    /// short: what an append the crash interrupted leaves behind.
+    Cut,
+    /// Nothing this format writes starts here (a length out of range, an unknown kind, or
+    /// lengths that contradict each other).
+    Bogus,
+}
+
+/// Judges the bytes at `buf[at..]` without checksumming them; see [`Claim`].
+pub fn claim_at(buf: &[u8], at: usize) -> Claim {
+    let Some(rest) = buf.get(at..) else {
+        return Claim::Bogus;
+    };
+    // Reads a little-endian integer at `off` in the rest, if the buffer holds all of it.
+    let word = |off: usize, n: usize| -> Option<u64> {
+        let bytes = rest.get(off..off.checked_add(n)?)?;
+        Some(
+            bytes
+                .iter()
+                .rev()
+                .fold(0, |acc, &b| (acc << 8) | u64::from(b)),
+        )
+    };
+    let Some(len) = word(0, 4) else {
+        // Fewer than four bytes: any of them can begin a length.
+        return Claim::Cut;
+    };
+    let len = len as usize;
+    if !(MIN_BODY..=MAX_BODY).contains(&len) {
+        return Claim::Bogus;
+    }
+    // Body fields as far as the buffer holds them; each must agree with `len`.
+    const BODY: usize = 8;
+    match rest.get(BODY) {
+        None | Some(&KIND_SET) | Some(&KIND_REMOVE) => {}
+        Some(_) => return Claim::Bogus,
+    }
+    if let Some(key_len) = word(BODY + 13, 4) {
+        let key_len = key_len as usize;
+        if rest[BODY] == KIND_REMOVE {
+            if len != MIN_BODY + key_len {
+                return Claim::Bogus;
+            }
+        } else {
+            let Some(fixed) = (MIN_BODY + 12).checked_add(key_len) else {
+                return Claim::Bogus;
+            };
+            if len < fixed {
+                return Claim::Bogus;
+            }
+            if let Some(value_len) = word(BODY + MIN_BODY + key_len + 8, 4) {
+                if len - fixed != value_len as usize {
+                    return Claim::Bogus;
+                }
+            }
+        }
+    }
+    let body_start = at + BODY;
+    match body_start.checked_add(len) {
+        Some(end) if end <= buf.len() => Claim::Whole {
+            body: body_start..end,
+            crc: u32::from_le_bytes(rest[4..8].try_into().expect("four bytes")),
+        },
+        _ => Claim::Cut,
+    }
+}
+
 /// Decodes the record at `buf[at..]`: the record and where the next one starts, or `None`
 /// when there is no valid record there (short, bad length, bad checksum or bad body).
 pub fn decode_record(buf: &[u8], at: usize) -> Option<(DiskRecord, usize)> {
-    let mut r = Reader { buf, at };
-    let len = r.u32()? as usize;
-    if !(17..=MAX_BODY).contains(&len) {
+    let Claim::Whole { body, crc } = claim_at(buf, at) else {
         return None;
-    }
-    let crc = r.u32()?;
-    let body = r.bytes(len)?;
+    };
+    let next = body.end;
+    let body = &buf[body];
     if crc32c::crc32c(body) != crc {
         return None;
     }
-    let next = r.at;
     let mut b = Reader { buf: body, at: 0 };
     let kind = b.bytes(1)?[0];
     let shard = b.u32()?;
@@ -246,7 +348,33 @@ mod tests {
         }
         for cut in 0..first {
             assert!(decode_record(&buf[..cut], 0).is_none());
+            // A record cut anywhere claims to be cut, never nonsense: recovery relies on it.
+            assert_eq!(claim_at(&buf[..cut], 0), Claim::Cut, "cut at {cut}");
         }
+        assert!(matches!(claim_at(&buf, 0), Claim::Whole { body, .. } if body == (8..first)));
+    }
+
+    #[test]
+    fn only_a_short_prefix_of_a_log_header_or_zeros_is_a_torn_header() {
+        let header = Header {
+            magic: *LOG_MAGIC,
+            gen: 3,
+            base_gen: 3,
+            shards: 2,
+            seqs: Vec::new(),
+        }
+        .encode();
+        assert_eq!(header.len(), LOG_HEADER_LEN);
+        for cut in 0..LOG_HEADER_LEN {
+            assert!(is_torn_log_header(&header[..cut]), "cut at {cut}");
+        }
+        assert!(!is_torn_log_header(&header), "a whole header is not torn");
+        assert!(is_torn_log_header(&[0; LOG_HEADER_LEN]));
+        assert!(!is_torn_log_header(&[0; LOG_HEADER_LEN + 1]));
+        assert!(!is_torn_log_header(&SNAPSHOT_MAGIC[..6]));
+        let mut other_version = header[..20].to_vec();
+        other_version[8] = 2;
+        assert!(!is_torn_log_header(&other_version));
     }
 
     #[test]
