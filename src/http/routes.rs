@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_LENGTH, ETAG};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, ETAG, IF_MATCH, IF_NONE_MATCH};
 use hyper::{Method, Request, StatusCode};
 
 use super::batch::{self, Encoding};
@@ -421,6 +421,7 @@ impl Tags {
     /// `If-Match` with a weak tag could never match, and is refused as a client mistake.
     fn parse(
         req: &Request<Incoming>,
+        header: HeaderName,
         name: &'static str,
         weak_ok: bool,
     ) -> Result<Option<Tags>, ApiError> {
@@ -432,7 +433,7 @@ impl Tags {
         let mut present = false;
         let mut any = false;
         let mut versions = Versions::new();
-        for value in req.headers().get_all(name) {
+        for value in req.headers().get_all(header) {
             present = true;
             let bad = || ApiError::BadParam {
                 name,
@@ -495,8 +496,8 @@ struct Preconditions {
 impl Preconditions {
     fn of(req: &Request<Incoming>) -> Result<Preconditions, ApiError> {
         Ok(Preconditions {
-            if_match: Tags::parse(req, "if-match", false)?,
-            if_none_match: Tags::parse(req, "if-none-match", true)?,
+            if_match: Tags::parse(req, IF_MATCH, "If-Match", false)?,
+            if_none_match: Tags::parse(req, IF_NONE_MATCH, "If-None-Match", true)?,
         })
     }
 
