@@ -81,8 +81,8 @@ fn mget_answer_limit_counts_the_bytes_sent() {
     let answer: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(answer["values"]["k"].as_str().unwrap().len(), 104);
 
-    // base64 sends 4 bytes for every 3: 3 × 250 raw bytes are 1000 sent, plus the frame.
-    put(&c, &s, "k", vec![0xff; 750]);
+    // base64 sends 4 bytes for every 3: 765 raw bytes are 1020 sent, plus the frame.
+    put(&c, &s, "k", vec![0xff; 765]);
     assert_eq!(
         mget(&c, &s, "?encoding=base64", &["k"]).0,
         StatusCode::PAYLOAD_TOO_LARGE
