@@ -5,7 +5,6 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::{client, Server};
 use reqwest::StatusCode;
@@ -104,49 +103,43 @@ fn mget_answer_limit_counts_the_bytes_sent() {
 }
 
 /// Each batch writes its own keys; a batch that was refused must have written none of them,
-/// and one that was accepted all of them, while other threads fill and empty the store.
+/// and one that was accepted all of them, while other threads write and delete single keys.
+///
+/// The memory limit holds one batch and two single keys: a batch passes its memory check when
+/// at most two of the four single keys are stored, and a third written meanwhile would refuse
+/// the batch's last items if they were checked again.
 #[test]
 fn set_all_writes_all_or_nothing_under_concurrent_writers() {
-    const BATCHES: usize = 4;
-    const FILLERS: usize = 2;
-    const ROUNDS: usize = 400;
+    const BATCHES: usize = 2;
+    const TOGGLERS: usize = 4;
+    const ROUNDS: usize = 2_000;
     const ITEMS: usize = 16;
     const VALUE: usize = 64;
+    let key = |b: usize, round: usize, i: usize| format!("batch-{b}-{round:05}-{i:02}");
+    let toggle_key = |t: usize| format!("toggle-{t}");
+    let per_item = key(0, 0, 0).len() as u64 + VALUE as u64 + ENTRY_OVERHEAD;
+    let per_toggle = toggle_key(0).len() as u64 + VALUE as u64 + ENTRY_OVERHEAD;
     let (clock, _hand) = Clock::manual(0);
-    let per_item = 16 + VALUE as u64 + ENTRY_OVERHEAD;
     let config = StoreConfig {
         shards: 4,
-        // Room for about two batches beside what the fillers hold.
-        max_memory: per_item * ITEMS as u64 * 6,
+        max_memory: per_item * ITEMS as u64 + 2 * per_toggle,
         ..StoreConfig::default()
     };
     let store = Arc::new(ShardedStore::<LockFreeShard>::new(config, clock));
     let refused = Arc::new(AtomicUsize::new(0));
     let accepted = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
-    let fillers: Vec<_> = (0..FILLERS)
-        .map(|f| {
+    let togglers: Vec<_> = (0..TOGGLERS)
+        .map(|t| {
             let (store, done) = (store.clone(), done.clone());
             std::thread::spawn(move || {
-                let mut round = 0;
+                let key = toggle_key(t);
                 while done.load(Ordering::Relaxed) < BATCHES {
-                    // Fill until the store refuses, then empty what this thread wrote.
-                    let mut written = Vec::new();
-                    loop {
-                        let key = format!("fill-{f}-{round}-{}", written.len());
-                        match store.set(key.as_bytes(), [b'f'; VALUE], None, Default::default()) {
-                            Ok(_) => written.push(key),
-                            Err(StoreError::MemoryFull { .. }) => break,
-                            Err(e) => panic!("{e}"),
-                        }
-                        if written.len() > 10_000 {
-                            break;
-                        }
+                    match store.set(key.as_bytes(), [b't'; VALUE], None, Default::default()) {
+                        Ok(_) => assert!(store.delete(key.as_bytes()).unwrap()),
+                        Err(StoreError::MemoryFull { .. }) => std::thread::yield_now(),
+                        Err(e) => panic!("{e}"),
                     }
-                    for key in written {
-                        store.delete(key.as_bytes()).unwrap();
-                    }
-                    round += 1;
                 }
             })
         })
@@ -157,9 +150,7 @@ fn set_all_writes_all_or_nothing_under_concurrent_writers() {
             let (refused, accepted) = (refused.clone(), accepted.clone());
             std::thread::spawn(move || {
                 for round in 0..ROUNDS {
-                    let keys: Vec<String> = (0..ITEMS)
-                        .map(|i| format!("batch-{b}-{round}-{i:02}"))
-                        .collect();
+                    let keys: Vec<String> = (0..ITEMS).map(|i| key(b, round, i)).collect();
                     let items: Vec<_> = keys
                         .iter()
                         .map(|k| (k.as_bytes(), [b'b'; VALUE], None))
@@ -174,9 +165,6 @@ fn set_all_writes_all_or_nothing_under_concurrent_writers() {
                             assert_eq!(versions.len(), ITEMS);
                             assert_eq!(present, ITEMS, "an accepted batch is missing items");
                             accepted.fetch_add(1, Ordering::Relaxed);
-                            for key in &keys {
-                                assert!(store.delete(key.as_bytes()).unwrap());
-                            }
                         }
                         Err(StoreError::MemoryFull { .. }) => {
                             assert_eq!(
@@ -187,8 +175,8 @@ fn set_all_writes_all_or_nothing_under_concurrent_writers() {
                         }
                         Err(e) => panic!("{e}"),
                     }
-                    if round % 16 == 0 {
-                        std::thread::sleep(Duration::from_micros(50));
+                    for key in &keys {
+                        store.delete(key.as_bytes()).unwrap();
                     }
                 }
                 done.fetch_add(1, Ordering::Relaxed);
@@ -198,7 +186,7 @@ fn set_all_writes_all_or_nothing_under_concurrent_writers() {
     for t in batches {
         t.join().unwrap();
     }
-    for t in fillers {
+    for t in togglers {
         t.join().unwrap();
     }
     // Both outcomes happened, so the race was exercised.
