@@ -73,7 +73,7 @@ fn mget_answer_limit_counts_the_bytes_sent() {
     put(&c, &s, "k", b"\"\\".repeat(300));
     assert_eq!(mget(&c, &s, "", &["k"]).0, StatusCode::PAYLOAD_TOO_LARGE);
     // A few escapes that do fit: the answer is exactly as long as counted, and under the limit.
-    put(&c, &s, "k", [&b"\x01\n\"\\"[..], &vec![b'a'; 100]].concat());
+    put(&c, &s, "k", [&b"\x01\n\"\\"[..], &[b'a'; 100]].concat());
     let (status, body) = mget(&c, &s, "", &["k"]);
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.len(), frame + 6 + 2 + 2 + 2 + 100);

@@ -283,3 +283,66 @@ pub fn empty(status: StatusCode) -> Reply {
     *reply.status_mut() = status;
     reply
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicked_blocking_task_is_a_server_error() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(tokio::task::spawn_blocking(|| -> u8 {
+            panic!("a deliberate panic in a blocking task")
+        }));
+        let error = joined(result, "testing").unwrap_err();
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(error.to_string().contains("internal error while testing"));
+        assert!(!error.to_string().contains("deliberate"), "{error}");
+    }
+
+    #[test]
+    fn store_and_failover_errors_keep_their_statuses() {
+        let cases = [
+            (ApiError::Store(StoreError::EmptyKey), 400),
+            (ApiError::Store(StoreError::TtlNotPositive), 400),
+            (
+                ApiError::Store(StoreError::ValueTooLarge { len: 2, max: 1 }),
+                413,
+            ),
+            (
+                ApiError::Store(StoreError::MemoryFull { used: 2, limit: 1 }),
+                507,
+            ),
+            (
+                ApiError::Store(StoreError::PreconditionFailed { current: None }),
+                412,
+            ),
+            (
+                ApiError::Failover(FailoverError::NoSuchShard {
+                    shard: 9,
+                    shards: 1,
+                }),
+                404,
+            ),
+            (
+                ApiError::Failover(FailoverError::DrainTimeout { shard: 0 }),
+                503,
+            ),
+            (
+                ApiError::Failover(FailoverError::NoReplica { shard: 0 }),
+                409,
+            ),
+            (
+                ApiError::Failover(FailoverError::NotFailed { shard: 0 }),
+                409,
+            ),
+            (ApiError::BodyRead("reset".into()), 400),
+            (ApiError::SnapshotFailed("disk".into()), 500),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.status().as_u16(), status, "{error:?}");
+        }
+    }
+}

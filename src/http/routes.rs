@@ -470,7 +470,8 @@ impl Tags {
                 }
             }
         }
-        if present && any == !versions.as_slice().is_empty() {
+        let has_tags = !versions.as_slice().is_empty();
+        if present && any == has_tags {
             // `*` together with tags, or nothing but commas.
             return Err(ApiError::BadParam {
                 name,
