@@ -293,9 +293,12 @@ mod tests {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let result = runtime.block_on(tokio::task::spawn_blocking(|| -> u8 {
-            panic!("a deliberate panic in a blocking task")
-        }));
+        let result = runtime.block_on(async {
+            tokio::task::spawn_blocking(|| -> u8 {
+                panic!("a deliberate panic in a blocking task")
+            })
+            .await
+        });
         let error = joined(result, "testing").unwrap_err();
         assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(error.to_string().contains("internal error while testing"));
