@@ -4,8 +4,13 @@
 //! bytes from the client and return typed errors. Limits that depend on the store (key and
 //! value sizes) are checked by the caller before any write.
 //!
-//! Must never: accept a batch partially (every item is parsed before any is returned), or turn a
-//! binary value into replacement characters (it is refused with a hint to use base64 instead).
+//! Both limits bound real memory, not a count made afterwards: the item limit is applied while
+//! parsing (a body past it is only counted, never built), and an mget answer is measured byte
+//! for byte as it will be sent (JSON escapes, base64) before any of it is built.
+//!
+//! Must never: accept a batch partially (every item is parsed before any is returned), turn a
+//! binary value into replacement characters (it is refused with a hint to use base64 instead),
+//! or send an answer longer than the length it counted.
 
 use std::marker::PhantomData;
 

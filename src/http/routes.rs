@@ -440,16 +440,12 @@ impl Tags {
                 value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
                 expected,
             };
-            let text = value.to_str().map_err(|_| bad())?;
-            let mut items = text.split(',').map(str::trim).filter(|t| !t.is_empty());
-            if text.trim() == "*" {
+            let text = value.to_str().map_err(|_| bad())?.trim();
+            if text == "*" {
                 any = true;
                 continue;
             }
-            if text.trim().is_empty() {
-                return Err(bad());
-            }
-            for item in &mut items {
+            for item in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
                 let tag = match item.strip_prefix("W/") {
                     Some(tag) if weak_ok => tag,
                     Some(_) => return Err(bad()),
