@@ -359,3 +359,55 @@ impl MgetAnswer {
 fn write_json_string(out: &mut Vec<u8>, text: &str) {
     serde_json::to_writer(&mut *out, text).expect("writing a string into a Vec cannot fail");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_string_len_is_what_serde_json_writes() {
+        let mut texts: Vec<String> = (0u8..128).map(|b| char::from(b).to_string()).collect();
+        texts.extend(
+            [
+                "",
+                "plain",
+                "é",
+                "日本",
+                "\u{2028}",
+                "\u{7f}",
+                "a\"b\\c\u{1}\n",
+            ]
+            .map(String::from),
+        );
+        for text in texts {
+            let written = serde_json::to_string(&text).unwrap();
+            assert_eq!(json_string_len(&text), written.len(), "{written}");
+        }
+    }
+
+    #[test]
+    fn an_answer_is_exactly_as_long_as_counted() {
+        let entries: [(&str, Option<&[u8]>); 4] = [
+            ("a\u{1}", Some(b"x\x00\"\\\n\xc3\xa9")),
+            ("b", None),
+            ("c", Some(b"")),
+            ("d", Some(b"0123456789")),
+        ];
+        for encoding in [Encoding::Utf8, Encoding::Base64] {
+            let mut answer = MgetAnswer::new(encoding, usize::MAX);
+            for (key, value) in entries {
+                answer.count(key, value).unwrap();
+            }
+            let counted = answer.len;
+            let bytes = answer.write(entries);
+            assert_eq!(bytes.len(), counted, "{encoding:?}");
+            let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(parsed["values"].as_object().unwrap().len(), 4);
+            assert_eq!(parsed["values"]["b"], serde_json::Value::Null);
+            // One byte less than the answer is refused at the entry that passes it.
+            let mut tight = MgetAnswer::new(encoding, counted - 1);
+            let refused = entries.iter().try_for_each(|(k, v)| tight.count(k, *v));
+            assert!(matches!(refused, Err(ApiError::BatchAnswerTooLarge { .. })));
+        }
+    }
+}
