@@ -1,7 +1,8 @@
 //! Responses: the typed API error and the few response shapes the routes send.
 //!
 //! Every request our code rejects gets a 4xx with a JSON body `{"error": "..."}` that names the
-//! problem; [`ApiError`] is the one place that maps a problem to its status.
+//! problem (a failure of the server's own gets a 5xx in the same shape); [`ApiError`] is the one
+//! place that maps a problem to its status.
 //!
 //! Must never: answer a client's mistake with a 5xx, or echo a stored value into an error.
 
@@ -179,22 +180,51 @@ pub enum ApiError {
     /// The route is for loopback clients or holders of the admin token only.
     #[error("admin routes need a loopback client or the --admin-token")]
     Forbidden,
+    /// The server's own work for the request failed (a background task panicked): not the
+    /// client's mistake.
+    #[error("internal error while {during}; the request may or may not have taken effect: check the server log, then read the state before retrying")]
+    Internal {
+        /// What the server was doing.
+        during: &'static str,
+    },
+}
+
+/// A blocking task's result, with a panic in the task turned into [`ApiError::Internal`]
+/// (logged here, since its message is not sent to the client).
+pub fn joined<T>(
+    result: Result<T, tokio::task::JoinError>,
+    during: &'static str,
+) -> Result<T, ApiError> {
+    result.map_err(|e| {
+        tracing::error!(error = %e, "a blocking task failed while {during}");
+        ApiError::Internal { during }
+    })
 }
 
 impl ApiError {
     /// The HTTP status for this error.
     pub fn status(&self) -> StatusCode {
+        // Exhaustive on purpose: a new variant must be given its status here, never fall into
+        // a client error by default.
         match self {
-            ApiError::Store(StoreError::ValueTooLarge { .. }) | ApiError::BodyTooLarge { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
-            ApiError::Store(StoreError::PreconditionFailed { .. }) => {
-                StatusCode::PRECONDITION_FAILED
-            }
-            ApiError::BatchTooLarge { .. } | ApiError::BatchAnswerTooLarge { .. } => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
-            ApiError::Store(StoreError::MemoryFull { .. }) => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::MissingParam(_)
+            | ApiError::NotUtf8(_)
+            | ApiError::BadParam { .. }
+            | ApiError::Query(_)
+            | ApiError::Ttl(_)
+            | ApiError::BodyRead(_)
+            | ApiError::Json(_) => StatusCode::BAD_REQUEST,
+            ApiError::Store(e) => match e {
+                StoreError::EmptyKey
+                | StoreError::KeyTooLong { .. }
+                | StoreError::TtlNotPositive => StatusCode::BAD_REQUEST,
+                StoreError::ValueTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                StoreError::MemoryFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
+                StoreError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+            },
+            ApiError::BodyTooLarge { .. }
+            | ApiError::BatchTooLarge { .. }
+            | ApiError::BatchAnswerTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::ValueNotUtf8(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::NotFound | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
@@ -204,13 +234,16 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::NoPersistence => StatusCode::CONFLICT,
-            ApiError::SnapshotFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Failover(FailoverError::NoSuchShard { .. }) => StatusCode::NOT_FOUND,
-            ApiError::Failover(FailoverError::DrainTimeout { .. }) => {
-                StatusCode::SERVICE_UNAVAILABLE
+            ApiError::SnapshotFailed(_) | ApiError::Internal { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
             }
-            ApiError::Failover(_) => StatusCode::CONFLICT,
-            _ => StatusCode::BAD_REQUEST,
+            ApiError::Failover(e) => match e {
+                FailoverError::NoSuchShard { .. } => StatusCode::NOT_FOUND,
+                FailoverError::DrainTimeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                FailoverError::NoReplica { .. } | FailoverError::NotFailed { .. } => {
+                    StatusCode::CONFLICT
+                }
+            },
         }
     }
 
@@ -249,4 +282,70 @@ pub fn empty(status: StatusCode) -> Reply {
     let mut reply = Response::new(Full::new(Body::Bytes(Bytes::new())));
     *reply.status_mut() = status;
     reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicked_blocking_task_is_a_server_error() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let result = runtime.block_on(async {
+            tokio::task::spawn_blocking(|| -> u8 {
+                panic!("a deliberate panic in a blocking task")
+            })
+            .await
+        });
+        let error = joined(result, "testing").unwrap_err();
+        assert_eq!(error.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(error.to_string().contains("internal error while testing"));
+        assert!(!error.to_string().contains("deliberate"), "{error}");
+    }
+
+    #[test]
+    fn store_and_failover_errors_keep_their_statuses() {
+        let cases = [
+            (ApiError::Store(StoreError::EmptyKey), 400),
+            (ApiError::Store(StoreError::TtlNotPositive), 400),
+            (
+                ApiError::Store(StoreError::ValueTooLarge { len: 2, max: 1 }),
+                413,
+            ),
+            (
+                ApiError::Store(StoreError::MemoryFull { used: 2, limit: 1 }),
+                507,
+            ),
+            (
+                ApiError::Store(StoreError::PreconditionFailed { current: None }),
+                412,
+            ),
+            (
+                ApiError::Failover(FailoverError::NoSuchShard {
+                    shard: 9,
+                    shards: 1,
+                }),
+                404,
+            ),
+            (
+                ApiError::Failover(FailoverError::DrainTimeout { shard: 0 }),
+                503,
+            ),
+            (
+                ApiError::Failover(FailoverError::NoReplica { shard: 0 }),
+                409,
+            ),
+            (
+                ApiError::Failover(FailoverError::NotFailed { shard: 0 }),
+                409,
+            ),
+            (ApiError::BodyRead("reset".into()), 400),
+            (ApiError::SnapshotFailed("disk".into()), 500),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.status().as_u16(), status, "{error:?}");
+        }
+    }
 }

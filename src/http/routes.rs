@@ -13,18 +13,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_LENGTH, ETAG, IF_MATCH, IF_NONE_MATCH};
+use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, ETAG, IF_MATCH, IF_NONE_MATCH};
 use hyper::{Method, Request, StatusCode};
 
 use super::batch::{self, Encoding};
 use super::query::{decode_path, Params};
-use super::reply::{empty, json, with_type, ApiError, Body, Reply, OCTETS, TEXT};
+use super::reply::{empty, joined, json, with_type, ApiError, Body, Reply, JSON, OCTETS, TEXT};
 use super::stats::OpKind;
 use super::AppState;
 use crate::clock::{Tick, NEVER, TICK};
 use crate::duration::parse_ttl;
 use crate::persistence::FsyncMode;
-use crate::store::{Condition, Found, Lookup, Shard};
+use crate::store::{Condition, Found, Lookup, Shard, StoreError, Versions, MAX_CONDITION_VERSIONS};
+use subtle::ConstantTimeEq;
 
 static NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 static HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
@@ -316,17 +317,7 @@ async fn rest<S: Shard>(
 ) -> (OpKind, Result<Reply, ApiError>) {
     let method = req.method().clone();
     match method {
-        Method::GET | Method::HEAD => {
-            let result = state
-                .store
-                .validate_key(&key)
-                .map_err(ApiError::from)
-                .and_then(|_| match state.store.get(&key) {
-                    Lookup::Hit(found) => Ok(value_reply(state, found, &method, true)),
-                    Lookup::Miss | Lookup::Expired => Err(ApiError::NotFound),
-                });
-            (OpKind::GetHit, result)
-        }
+        Method::GET | Method::HEAD => (OpKind::GetHit, rest_get(state, &req, &key, &method)),
         Method::PUT => (OpKind::Set, rest_put(state, req, key).await),
         Method::DELETE => (OpKind::Delete, rest_delete(state, &req, &key).await),
         _ => (
@@ -334,6 +325,41 @@ async fn rest<S: Shard>(
             not_allowed(&method, "GET, HEAD, PUT, DELETE"),
         ),
     }
+}
+
+/// `GET`/`HEAD /v1/kv/{key}`: the value with its ETag; 304 when `If-None-Match` matches it,
+/// 412 when `If-Match` does not, 404 when absent (whatever the conditions).
+fn rest_get<S: Shard>(
+    state: &AppState<S>,
+    req: &Request<Incoming>,
+    key: &[u8],
+    method: &Method,
+) -> Result<Reply, ApiError> {
+    let pre = Preconditions::of(req)?;
+    state.store.validate_key(key)?;
+    let found = match state.store.get(key) {
+        Lookup::Hit(found) => found,
+        Lookup::Miss | Lookup::Expired => return Err(ApiError::NotFound),
+    };
+    // RFC 9110 §13.2.2: If-Match first, then If-None-Match.
+    if pre
+        .if_match
+        .is_some_and(|tags| !tags.matches(found.version))
+    {
+        return Err(StoreError::PreconditionFailed {
+            current: Some(found.version),
+        }
+        .into());
+    }
+    if pre
+        .if_none_match
+        .is_some_and(|tags| tags.matches(found.version))
+    {
+        let mut reply = empty(StatusCode::NOT_MODIFIED);
+        reply.headers_mut().insert(ETAG, etag(found.version));
+        return Ok(reply);
+    }
+    Ok(value_reply(state, found, method, true))
 }
 
 async fn rest_put<S: Shard>(
@@ -344,7 +370,7 @@ async fn rest_put<S: Shard>(
     let params = Params::parse(req.uri().query().unwrap_or("").as_bytes())?;
     let ttl = ttl_param(params.ttl.as_deref())?;
     let all = ack_param(state, params.ack.as_deref())?;
-    let condition = condition_of(&req)?;
+    let condition = Preconditions::of(&req)?.condition()?;
     state.store.validate_key(&key)?;
     let body = read_body(state, req).await?;
     let version = state.store.set(&key, &body, ttl, condition)?;
@@ -354,7 +380,8 @@ async fn rest_put<S: Shard>(
     Ok(reply)
 }
 
-/// `DELETE /v1/kv/{key}`: 204, or 404 when absent.
+/// `DELETE /v1/kv/{key}`: 204; 412 when a condition fails (nothing is deleted); 404 when
+/// absent (whatever the conditions).
 async fn rest_delete<S: Shard>(
     state: &AppState<S>,
     req: &Request<Incoming>,
@@ -362,108 +389,200 @@ async fn rest_delete<S: Shard>(
 ) -> Result<Reply, ApiError> {
     let params = Params::parse(req.uri().query().unwrap_or("").as_bytes())?;
     let all = ack_param(state, params.ack.as_deref())?;
-    if !state.store.delete(key)? {
+    let condition = Preconditions::of(req)?.condition()?;
+    let Some(version) = state.store.delete_if(key, condition)? else {
         return Err(ApiError::NotFound);
-    }
-    // The shard's sequence number now is at least the delete's own: waiting for it is safe.
-    let shard = state.store.shard_of(key);
-    await_ack(state, shard, state.store.shard_seq(shard), all).await?;
+    };
+    await_ack(state, state.store.shard_of(key), version, all).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-/// `If-Match: "<version>"` and `If-None-Match: *`.
-fn condition_of(req: &Request<Incoming>) -> Result<Condition, ApiError> {
-    if let Some(v) = req.headers().get(IF_NONE_MATCH) {
-        return match v.as_bytes() {
-            b"*" => Ok(Condition::IfAbsent),
-            other => Err(ApiError::BadParam {
-                name: "If-None-Match",
-                value: String::from_utf8_lossy(other).into_owned(),
-                expected: "* (only the wildcard is supported)",
-            }),
-        };
-    }
-    if let Some(v) = req.headers().get(IF_MATCH) {
-        if v.as_bytes() == b"*" {
-            return Ok(Condition::IfPresent);
-        }
-        let text = v.to_str().unwrap_or("");
-        let version = text
-            .trim()
-            .strip_prefix('"')
-            .and_then(|t| t.strip_suffix('"'))
-            .and_then(|t| t.parse::<u64>().ok());
-        return match version {
-            Some(version) => Ok(Condition::IfVersion(version)),
-            None => Err(ApiError::BadParam {
-                name: "If-Match",
-                value: String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                expected: "a quoted version from an ETag, like \"42\", or *",
-            }),
-        };
-    }
-    Ok(Condition::Always)
+/// The entity tags of one conditional header: `*`, or a list of our (strong) ETags.
+#[derive(Debug, Clone, Copy)]
+enum Tags {
+    /// `*`: any current value.
+    Any,
+    /// These versions.
+    List(Versions),
 }
 
-/// `POST /v1/mget` with `{"keys": [...]}` → `{"values": {"k": "v" | null}}`.
+impl Tags {
+    /// Whether a live value of `version` matches (our tags are strong, so strong and weak
+    /// comparison agree once a weak tag's `W/` is dropped).
+    fn matches(self, version: u64) -> bool {
+        match self {
+            Tags::Any => true,
+            Tags::List(versions) => versions.contains(version),
+        }
+    }
+
+    /// Parses every `name` header of `req` (a repeated header is one comma-separated list).
+    /// `weak_ok`: whether `W/"v"` is accepted (`If-None-Match`, which compares weakly); an
+    /// `If-Match` with a weak tag could never match, and is refused as a client mistake.
+    fn parse(
+        req: &Request<Incoming>,
+        header: HeaderName,
+        name: &'static str,
+        weak_ok: bool,
+    ) -> Result<Option<Tags>, ApiError> {
+        let expected = if weak_ok {
+            "* or a list of quoted versions from ETags, like \"42\", \"43\""
+        } else {
+            "* or a list of quoted versions from ETags, like \"42\", \"43\" (strong tags only)"
+        };
+        let mut present = false;
+        let mut any = false;
+        let mut versions = Versions::new();
+        for value in req.headers().get_all(header) {
+            present = true;
+            let bad = || ApiError::BadParam {
+                name,
+                value: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                expected,
+            };
+            let text = value.to_str().map_err(|_| bad())?.trim();
+            if text == "*" {
+                any = true;
+                continue;
+            }
+            for item in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+                let tag = match item.strip_prefix("W/") {
+                    Some(tag) if weak_ok => tag,
+                    Some(_) => return Err(bad()),
+                    None => item,
+                };
+                let version = tag
+                    .strip_prefix('"')
+                    .and_then(|t| t.strip_suffix('"'))
+                    .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|t| t.parse::<u64>().ok())
+                    .ok_or_else(bad)?;
+                if !versions.push(version) {
+                    return Err(ApiError::BadParam {
+                        name,
+                        value: format!("a list of more than {MAX_CONDITION_VERSIONS} tags"),
+                        expected: "at most 16 entity tags",
+                    });
+                }
+            }
+        }
+        let has_tags = !versions.as_slice().is_empty();
+        if present && any == has_tags {
+            // `*` together with tags, or nothing but commas.
+            return Err(ApiError::BadParam {
+                name,
+                value: "* together with tags, or an empty list".into(),
+                expected,
+            });
+        }
+        Ok(match (present, any) {
+            (false, _) => None,
+            (true, true) => Some(Tags::Any),
+            (true, false) => Some(Tags::List(versions)),
+        })
+    }
+}
+
+/// The `If-Match` and `If-None-Match` headers of a request.
+#[derive(Debug, Clone, Copy)]
+struct Preconditions {
+    if_match: Option<Tags>,
+    if_none_match: Option<Tags>,
+}
+
+impl Preconditions {
+    fn of(req: &Request<Incoming>) -> Result<Preconditions, ApiError> {
+        Ok(Preconditions {
+            if_match: Tags::parse(req, IF_MATCH, "If-Match", false)?,
+            if_none_match: Tags::parse(req, IF_NONE_MATCH, "If-None-Match", true)?,
+        })
+    }
+
+    /// Both headers as the one condition a write checks inside the store's writer section.
+    fn condition(self) -> Result<Condition, ApiError> {
+        // A condition no live or absent key meets.
+        let never = Condition::IfVersionIn(Versions::new());
+        Ok(match (self.if_match, self.if_none_match) {
+            (None, None) => Condition::Always,
+            (Some(Tags::Any), None) => Condition::IfPresent,
+            (Some(Tags::List(versions)), None) => match versions.as_slice() {
+                [version] => Condition::IfVersion(*version),
+                _ => Condition::IfVersionIn(versions),
+            },
+            (None, Some(Tags::Any)) => Condition::IfAbsent,
+            (None, Some(Tags::List(versions))) => Condition::IfNoneOf(versions),
+            // Present (If-Match) and absent (If-None-Match: *) at once.
+            (Some(_), Some(Tags::Any)) => never,
+            (Some(Tags::List(matching)), Some(Tags::List(excluded))) => {
+                let mut left = Versions::new();
+                for &v in matching.as_slice() {
+                    if !excluded.contains(v) {
+                        left.push(v);
+                    }
+                }
+                Condition::IfVersionIn(left)
+            }
+            (Some(Tags::Any), Some(Tags::List(_))) => {
+                return Err(ApiError::BadParam {
+                    name: "If-None-Match",
+                    value: "a list of tags with If-Match: *".into(),
+                    expected: "If-Match: * alone, or If-Match with a list of tags",
+                })
+            }
+        })
+    }
+}
+
+/// `POST /v1/mget` with `{"keys": [...]}` → `{"values": {"k": "v" | null}}` (keys sorted, each
+/// once). The answer is measured as it will be sent (escapes and base64 included) and refused
+/// with 413 before it is built when it would pass `--max-batch-answer-bytes`.
 fn mget<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Result<Reply, ApiError> {
     let encoding = Encoding::from_query(query)?;
     let keys = batch::parse_mget(body, state.limits.max_batch)?;
     for key in &keys {
         state.store.validate_key(key.as_bytes())?;
     }
-    let mut values = serde_json::Map::with_capacity(keys.len());
-    let limit = state.limits.max_batch_answer_bytes;
-    let mut answer_bytes = 0;
+    // Handles to the stored records (no copies) until the answer is known to fit.
+    let mut found = std::collections::BTreeMap::new();
     for key in keys {
-        let value = match state.store.get(key.as_bytes()).found() {
-            None => serde_json::Value::Null,
-            Some(found) => {
-                answer_bytes += found.record.value_len();
-                if answer_bytes > limit {
-                    return Err(ApiError::BatchAnswerTooLarge { limit });
-                }
-                serde_json::Value::String(encoding.encode(&key, found.value())?)
-            }
-        };
-        values.insert(key, value);
+        let value = state.store.get(key.as_bytes()).found();
+        found.insert(key, value);
     }
-    Ok(json(
-        StatusCode::OK,
-        &serde_json::json!({ "values": values }),
-    ))
+    let mut answer = batch::MgetAnswer::new(encoding, state.limits.max_batch_answer_bytes);
+    for (key, value) in &found {
+        answer.count(key, value.as_ref().map(Found::value))?;
+    }
+    let bytes = answer.write(
+        found
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_ref().map(Found::value))),
+    );
+    Ok(with_type(StatusCode::OK, &JSON, Bytes::from(bytes)))
 }
 
-/// `POST /v1/mset` with `{"items": [{"key", "value", "ttl"?}]}`: every item is validated
-/// before any is written, so a bad item writes nothing.
+/// `POST /v1/mset` with `{"items": [{"key", "value", "ttl"?}]}`: all or nothing. Every item is
+/// validated and memory is checked once for the whole batch before any is written, and the
+/// writes then cannot be refused half-way.
 async fn mset<S: Shard>(state: &AppState<S>, query: &[u8], body: &[u8]) -> Result<Reply, ApiError> {
     let encoding = Encoding::from_query(query)?;
     let all = ack_param(state, Params::parse(query)?.ack.as_deref())?;
     let writes = batch::parse_mset(body, encoding, state.limits.max_batch)?;
-    let mut total = 0;
-    for write in &writes {
-        state.store.validate_key(write.key.as_bytes())?;
-        state.store.validate_value_len(write.value.len())?;
-        total += (write.key.len() + write.value.len()) as u64;
-    }
-    // All or nothing: refuse the whole batch up front rather than stop half-way at the limit.
-    state.store.check_memory(total, writes.len() as u64)?;
-    let written = writes.len();
+    let items: Vec<_> = writes
+        .iter()
+        .map(|w| (w.key.as_bytes(), &w.value[..], w.ttl))
+        .collect();
+    let versions = state.store.set_all(&items)?;
     // The last version written to each shard: acknowledging it covers the earlier ones.
     let mut last = std::collections::BTreeMap::new();
-    for write in writes {
-        let key = write.key.as_bytes();
-        let version = state
-            .store
-            .set(key, write.value, write.ttl, Condition::Always)?;
-        last.insert(state.store.shard_of(key), version);
+    for (write, version) in writes.iter().zip(versions) {
+        last.insert(state.store.shard_of(write.key.as_bytes()), version);
     }
     for (shard, version) in last {
         await_ack(state, shard, version, all).await?;
     }
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({ "written": written }),
+        &serde_json::json!({ "written": writes.len() }),
     ))
 }
 
@@ -492,9 +611,10 @@ async fn admin_shard<S: Shard>(
     if action == "fail" {
         let old = (shard < store.shard_count()).then(|| store.primary_of(shard));
         // Promotion waits for the replica to drain: off the async workers.
-        let promoted = tokio::task::spawn_blocking(move || store.fail_primary(shard))
-            .await
-            .map_err(|e| ApiError::BodyRead(e.to_string()))??;
+        let promoted = joined(
+            tokio::task::spawn_blocking(move || store.fail_primary(shard)).await,
+            "failing over the shard",
+        )??;
         return Ok(json(
             StatusCode::OK,
             &serde_json::json!({ "shard": shard, "failed": old, "primary": promoted }),
@@ -532,8 +652,10 @@ fn authorize_admin<S: Shard>(
             let given = req
                 .headers()
                 .get(hyper::header::AUTHORIZATION)
-                .map(|v| v.as_bytes());
-            if given == Some(expected.as_bytes()) {
+                .map_or(&b""[..], |v| v.as_bytes());
+            // Constant time in the bytes compared, so response timing does not reveal how much
+            // of a guess was right.
+            if bool::from(given.ct_eq(expected.as_bytes())) {
                 Ok(())
             } else {
                 Err(ApiError::Forbidden)
@@ -556,10 +678,11 @@ async fn admin_snapshot<S: Shard>(
     authorize_admin(state, peer, req)?;
     let log = state.store.log_sink().ok_or(ApiError::NoPersistence)?;
     let done = log.request_snapshot();
-    let result = tokio::task::spawn_blocking(move || done.recv_timeout(Duration::from_secs(600)))
-        .await
-        .map_err(|e| ApiError::SnapshotFailed(e.to_string()))?
-        .map_err(|_| ApiError::SnapshotFailed("timed out".into()))?;
+    let result = joined(
+        tokio::task::spawn_blocking(move || done.recv_timeout(Duration::from_secs(600))).await,
+        "waiting for the snapshot",
+    )?
+    .map_err(|_| ApiError::SnapshotFailed("timed out".into()))?;
     let path = result.map_err(ApiError::SnapshotFailed)?;
     Ok(json(
         StatusCode::OK,

@@ -161,6 +161,67 @@ pub enum Condition {
     IfAbsent,
     /// Write only if the key is live, whatever its version (`If-Match: *`).
     IfPresent,
+    /// Write only if the key is live with one of these versions (`If-Match` with a list).
+    IfVersionIn(Versions),
+    /// Write only if the key is absent or expired, or live with none of these versions
+    /// (`If-None-Match` with entity tags).
+    IfNoneOf(Versions),
+}
+
+impl Condition {
+    /// Whether the condition holds for a key whose live version is `live` (`None`: absent or
+    /// expired).
+    pub fn holds(&self, live: Option<u64>) -> bool {
+        match self {
+            Condition::Always => true,
+            Condition::IfVersion(v) => live == Some(*v),
+            Condition::IfAbsent => live.is_none(),
+            Condition::IfPresent => live.is_some(),
+            Condition::IfVersionIn(set) => live.is_some_and(|v| set.contains(v)),
+            Condition::IfNoneOf(set) => live.is_none_or(|v| !set.contains(v)),
+        }
+    }
+}
+
+/// The most versions a [`Versions`] list holds.
+pub const MAX_CONDITION_VERSIONS: usize = 16;
+
+/// A short list of versions (the entity tags of one conditional header), kept inline so a
+/// [`Condition`] stays `Copy` and costs no allocation inside the writer section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Versions {
+    len: usize,
+    items: [u64; MAX_CONDITION_VERSIONS],
+}
+
+impl Versions {
+    /// An empty list (a condition on it never matches a version).
+    pub const fn new() -> Versions {
+        Versions {
+            len: 0,
+            items: [0; MAX_CONDITION_VERSIONS],
+        }
+    }
+
+    /// Adds `version`; returns `false` (and changes nothing) when the list is full.
+    pub fn push(&mut self, version: u64) -> bool {
+        if self.len == MAX_CONDITION_VERSIONS {
+            return false;
+        }
+        self.items[self.len] = version;
+        self.len += 1;
+        true
+    }
+
+    /// Whether `version` is in the list.
+    pub fn contains(&self, version: u64) -> bool {
+        self.as_slice().contains(&version)
+    }
+
+    /// The versions, in the order they were added.
+    pub fn as_slice(&self) -> &[u64] {
+        &self.items[..self.len]
+    }
 }
 
 /// A live value found by [`ShardedStore::get`].
@@ -563,6 +624,40 @@ impl<S: Shard> ShardedStore<S> {
         self.write(Record::new(key, value), deadline, condition)
     }
 
+    /// Stores every `(key, value, ttl)` of a batch, or none of them: every item is validated
+    /// and the memory limit is checked once, for the whole batch, before the first write; the
+    /// writes then go through without checking memory again (as Redis checks `maxmemory` once
+    /// per command), so other writers cannot make the batch stop half-way. Returns each item's
+    /// new version, in order. Items are written one by one: a reader may see some of them
+    /// before the others.
+    pub fn set_all<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        items: &[(K, V, Option<Duration>)],
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut data_bytes = 0u64;
+        for (key, value, ttl) in items {
+            let (key, value) = (key.as_ref(), value.as_ref());
+            self.validate_key(key)?;
+            self.validate_value_len(value.len())?;
+            if ttl.is_some_and(|ttl| ttl.is_zero()) {
+                return Err(StoreError::TtlNotPositive);
+            }
+            data_bytes = data_bytes.saturating_add((key.len() + value.len()) as u64);
+        }
+        self.check_memory(data_bytes, items.len() as u64)?;
+        items
+            .iter()
+            .map(|(key, value, ttl)| {
+                let deadline = ttl.map_or(NEVER, |ttl| self.clock.deadline_after(ttl));
+                self.write(
+                    Record::new(key.as_ref(), value.as_ref()),
+                    deadline,
+                    Condition::Always,
+                )
+            })
+            .collect()
+    }
+
     /// The writer section of a set, after validation.
     fn write(
         &self,
@@ -574,24 +669,20 @@ impl<S: Shard> ShardedStore<S> {
         let value_len = record.value_len();
         let shard = self.shard_of(key);
         let slot = &self.slots[shard];
-        let now = self.clock.now();
 
         let mut seq = lock(&slot.writer);
+        // Read inside the section: a `now` read before waiting for the lock could judge a key
+        // live that expired while this writer waited.
+        let now = self.clock.now();
         let version = *seq + 1;
         // One lookup: the condition is checked, and the pending timer inherited, on the entry
         // the map hands to `compute` (stable: writers of this shard are serialised here).
         let old = slot.primary_map().try_upsert(record.clone(), |current| {
             let live_version = current.filter(|e| e.deadline > now).map(|e| e.version);
-            match condition {
-                Condition::Always => {}
-                Condition::IfVersion(v) if live_version == Some(v) => {}
-                Condition::IfAbsent if live_version.is_none() => {}
-                Condition::IfPresent if live_version.is_some() => {}
-                _ => {
-                    return Err(StoreError::PreconditionFailed {
-                        current: live_version,
-                    })
-                }
+            if !condition.holds(live_version) {
+                return Err(StoreError::PreconditionFailed {
+                    current: live_version,
+                });
             }
             // One pending timer per key: inherit the current one if it fires no later than
             // ours (a write without TTL keeps tracking it too, so TTL/no-TTL alternation costs
@@ -619,24 +710,47 @@ impl<S: Shard> ShardedStore<S> {
     /// Removes `key`. Returns whether a live entry was removed (an expired one is removed
     /// too, but reported as absent, as Redis `DEL` does).
     pub fn delete(&self, key: &[u8]) -> Result<bool, StoreError> {
+        Ok(self.delete_if(key, Condition::Always)?.is_some())
+    }
+
+    /// Removes `key` if it is live and `condition` holds for it, judged inside the writer
+    /// section. Returns the removal's version (its sequence number: wait for exactly this one
+    /// to acknowledge it), or `None` when no live entry was there (an expired one is removed
+    /// but reported as absent). An absent key is absent whatever the condition: as RFC 9110
+    /// §13.2.1 has it, a request that would fail anyway ignores its preconditions.
+    pub fn delete_if(&self, key: &[u8], condition: Condition) -> Result<Option<u64>, StoreError> {
         self.validate_key(key)?;
-        Ok(self.remove(key))
+        self.remove(key, condition)
     }
 
     /// The writer section of a delete, after validation.
-    fn remove(&self, key: &[u8]) -> bool {
+    fn remove(&self, key: &[u8], condition: Condition) -> Result<Option<u64>, StoreError> {
         let shard = self.shard_of(key);
         let slot = &self.slots[shard];
-        let now = self.clock.now();
         let mut seq = lock(&slot.writer);
+        let now = self.clock.now();
+        // Stable while the section is held: only writers of this shard change it.
+        let current = slot
+            .primary_map()
+            .read(key, |e| e.map(|(_, e)| (e.version, e.deadline)));
+        let Some((version, deadline)) = current else {
+            return Ok(None);
+        };
+        let live = deadline > now;
+        if live && !condition.holds(Some(version)) {
+            return Err(StoreError::PreconditionFailed {
+                current: Some(version),
+            });
+        }
         let Some(old) = slot.primary_map().remove(key) else {
-            return false;
+            return Ok(None);
         };
         *seq += 1;
+        let removal = *seq;
         slot.account(key.len(), Some(old), None);
-        self.record_removal(shard, *seq, key);
+        self.record_removal(shard, removal, key);
         drop(seq);
-        old.deadline > now
+        Ok(live.then_some(removal))
     }
 
     /// Publishes a removal that took sequence number `seq` (inside the writer section).
@@ -666,7 +780,8 @@ impl<S: Shard> ShardedStore<S> {
                 let _ = self.write(Record::new(key, value), deadline, Condition::Always);
             }
             _ => {
-                self.remove(key);
+                // Condition::Always cannot fail.
+                let _ = self.remove(key, Condition::Always);
             }
         }
     }
