@@ -35,6 +35,37 @@ pub use std::sync::{
 #[cfg(not(shardkv_loom))]
 pub use std::thread;
 
+/// A cell for memory our own `unsafe` code reads and frees (a record's bytes): loom's
+/// `UnsafeCell` under the model, which checks that every access happens-before the one that
+/// frees it; otherwise a zero-cost wrapper with the same `with` / `with_mut` interface.
+#[cfg(shardkv_loom)]
+pub use loom::cell::UnsafeCell;
+
+/// The normal build's [`UnsafeCell`]: `std::cell::UnsafeCell` with loom's interface.
+#[cfg(not(shardkv_loom))]
+#[derive(Debug)]
+pub struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+#[cfg(not(shardkv_loom))]
+impl<T> UnsafeCell<T> {
+    /// A cell holding `value`.
+    pub const fn new(value: T) -> Self {
+        UnsafeCell(std::cell::UnsafeCell::new(value))
+    }
+
+    /// Reads through the cell's pointer (a shared access, as loom tracks it).
+    #[inline(always)]
+    pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Writes through the cell's pointer (an exclusive access, as loom tracks it).
+    #[inline(always)]
+    pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
 /// Locks a mutex, recovering the data if a previous holder panicked.
 ///
 /// Every critical section in this crate leaves its data consistent at each step, so poisoning

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use shardkv::clock::Clock;
 use shardkv::replication::{BrokenStep, Health};
 use shardkv::store::{Condition, RwLockShard, ShardedStore, StoreConfig};
-use shardkv::sync::{Arc, AtomicBool, Ordering};
+use shardkv::sync::Arc;
 
 fn store(queue: usize) -> Arc<ShardedStore<RwLockShard>> {
     let (clock, _hand) = Clock::manual(0);
@@ -92,35 +92,17 @@ fn resync_never_goes_live_over_a_concurrent_overflow() {
 #[test]
 fn resync_model_fails_when_going_live_is_check_then_set() {
     let result = std::panic::catch_unwind(|| resync_races_an_overflow(true));
-    assert!(
-        result.is_err(),
-        "loom found no failing interleaving with check-then-set: the model is too weak"
-    );
+    assert_fails_with(result, "differs from its primary");
 }
 
 /// A writer races a failover: the write the shard accepted is on the new primary, whether it
 /// landed before the failover began, during the replica's drain, or after the swap.
 fn writer_races_failover(broken: bool) {
-    // Two threads wait by yielding here (the apply thread for its stop flag, the failover for
-    // the replica): more branches than loom's default allows.
-    let mut model = loom::model::Builder::new();
-    model.max_branches = 100_000;
-    model.check(move || {
+    loom::model(move || {
         let store = store(8);
         if broken {
             store.break_replication_for_model(BrokenStep::FailoverDrain);
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let apply = {
-            let (store, stop) = (store.clone(), stop.clone());
-            loom::thread::spawn(move || {
-                while !stop.load(Ordering::Acquire) {
-                    if store.apply_pending(1, 8) == 0 {
-                        loom::thread::yield_now();
-                    }
-                }
-            })
-        };
         let writer = {
             let store = store.clone();
             loom::thread::spawn(move || set(&store, "w"))
@@ -129,10 +111,16 @@ fn writer_races_failover(broken: bool) {
             let store = store.clone();
             loom::thread::spawn(move || store.fail_primary(0).unwrap())
         };
+        // The apply thread's steps, interleaved with both. (A loop until the failover is done
+        // would spin; loom's bounded scheduler need not switch away from a spinning thread.)
+        store.apply_pending(1, 8);
+        store.apply_pending(1, 8);
+        // The writer never waits for the failover for long: inside the writer section the
+        // failover waits only for writes that took a sequence number before it entered.
         writer.join().unwrap();
+        // Every write is queued now; apply them, then the failover's waits can all complete.
+        while store.apply_pending(1, 8) > 0 {}
         let promoted = failover.join().unwrap();
-        stop.store(true, Ordering::Release);
-        apply.join().unwrap();
 
         assert_eq!(promoted, 1);
         let found = store
@@ -153,8 +141,19 @@ fn failover_keeps_a_write_that_races_the_drain() {
 #[test]
 fn failover_model_fails_without_the_final_catch_up() {
     let result = std::panic::catch_unwind(|| writer_races_failover(true));
+    assert_fails_with(result, "the accepted write was lost");
+}
+
+/// The broken variant failed, and for the reason the model checks (not, say, a hang).
+fn assert_fails_with(result: std::thread::Result<()>, reason: &str) {
+    let payload = result.expect_err("loom found no failing interleaving: the model is too weak");
+    let message = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
     assert!(
-        result.is_err(),
-        "loom found no failing interleaving without the final catch-up: the model is too weak"
+        message.contains(reason),
+        "the broken variant failed for another reason: {message}"
     );
 }

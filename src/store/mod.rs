@@ -45,6 +45,8 @@ use std::hash::BuildHasher;
 pub use entry::{Entry, EntryMeta};
 #[cfg(not(shardkv_loom))]
 pub use lockfree::LockFreeShard;
+#[cfg(shardkv_loom)]
+pub use record::break_release_for_model;
 pub use record::Record;
 pub use rwlock::RwLockShard;
 

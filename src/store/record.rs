@@ -31,7 +31,7 @@ use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
 use std::ptr::NonNull;
 
-use crate::sync::{alloc, dealloc, AtomicU32, Ordering};
+use crate::sync::{alloc, dealloc, AtomicU32, Ordering, UnsafeCell};
 
 /// The fixed part at the start of the allocation; the key and value bytes follow it.
 #[repr(C)]
@@ -39,6 +39,10 @@ struct Header {
     refs: AtomicU32,
     key_len: u32,
     value_len: u32,
+    /// Stands for the key and value bytes that follow: every read of them is a shared access
+    /// of this cell and freeing them an exclusive one, so under loom the model checks that
+    /// every read happens before the free (zero-sized in the normal build).
+    payload: UnsafeCell<()>,
 }
 
 const HEADER: usize = std::mem::size_of::<Header>();
@@ -80,6 +84,7 @@ impl Record {
                 refs: AtomicU32::new(1),
                 key_len,
                 value_len,
+                payload: UnsafeCell::new(()),
             });
             let data = raw.add(HEADER);
             std::ptr::copy_nonoverlapping(key.as_ptr(), data, key.len());
@@ -103,6 +108,8 @@ impl Record {
 
     #[inline]
     fn bytes(&self, offset: usize, len: u32) -> &[u8] {
+        // The read is announced to loom as a shared access of the payload (a no-op otherwise).
+        self.header().payload.with(|_| ());
         // SAFETY: callers pass a range inside the key and value bytes, which `new` initialised,
         // which are never written again, and which live while this handle does.
         unsafe {
@@ -154,10 +161,13 @@ impl Drop for Record {
     fn drop(&mut self) {
         // Release publishes this handle's reads; the last handle's acquire sees all of them
         // before the memory is freed (`Arc`'s protocol, with AcqRel instead of a fence).
-        if self.header().refs.fetch_sub(1, Ordering::AcqRel) != 1 {
+        if self.header().refs.fetch_sub(1, release_order()) != 1 {
             return;
         }
         let header = self.header();
+        // Freeing is an exclusive access of the payload: under loom, a read on another thread
+        // that does not happen before this point fails the model.
+        header.payload.with_mut(|_| ());
         let layout = Self::layout(header.key_len, header.value_len);
         // SAFETY: this was the last handle, so nothing else can reach the allocation; the
         // header is dropped in place (a no-op for std's atomic, required for loom's) and the
@@ -167,6 +177,34 @@ impl Drop for Record {
             dealloc(self.ptr.as_ptr().cast(), layout);
         }
     }
+}
+
+/// The ordering of the count's decrement: `AcqRel` (`Arc`'s protocol).
+#[cfg(not(shardkv_loom))]
+#[inline(always)]
+fn release_order() -> Ordering {
+    Ordering::AcqRel
+}
+
+#[cfg(shardkv_loom)]
+static BROKEN_RELEASE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Under loom, `Relaxed` once [`break_release_for_model`] was called: the broken variant.
+#[cfg(shardkv_loom)]
+fn release_order() -> Ordering {
+    if BROKEN_RELEASE.load(std::sync::atomic::Ordering::Relaxed) {
+        Ordering::Relaxed
+    } else {
+        Ordering::AcqRel
+    }
+}
+
+/// Test-only switch for the loom models: the count's decrement becomes `Relaxed`, so the last
+/// handle may free the bytes before another thread's read of them is ordered before it. A model
+/// run with it on must fail. (A plain std flag, set before the model runs, not part of it.)
+#[cfg(shardkv_loom)]
+pub fn break_release_for_model() {
+    BROKEN_RELEASE.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 impl Hash for Record {
