@@ -24,6 +24,9 @@ pub struct SharedProgress {
     dropped: Box<[AtomicU64]>,
     /// Per shard: every write up to this sequence number is on disk.
     durable: Box<[AtomicU64]>,
+    /// Per shard: the highest sequence number whose record was lost to a failed log file (not
+    /// to a full queue). A write waiting to be on disk at or below it is not acknowledged.
+    lost: Box<[AtomicU64]>,
 }
 
 impl SharedProgress {
@@ -32,7 +35,18 @@ impl SharedProgress {
         SharedProgress {
             dropped: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             durable: (0..shards).map(|_| AtomicU64::new(0)).collect(),
+            lost: (0..shards).map(|_| AtomicU64::new(0)).collect(),
         }
+    }
+
+    /// The highest sequence number of `shard` lost to a failed log file (0: none).
+    pub fn lost(&self, shard: usize) -> u64 {
+        self.lost[shard].load(Ordering::Acquire)
+    }
+
+    fn record_lost(&self, shard: usize, seq: u64) {
+        self.record_dropped(shard, seq);
+        self.lost[shard].fetch_max(seq, Ordering::AcqRel);
     }
 
     /// Writer side, inside the writer section of `shard`: record `seq` did not reach the log.
@@ -121,7 +135,7 @@ impl Publisher {
         for shard in 0..self.unsynced.len() {
             let seq = std::mem::take(&mut self.unsynced[shard]);
             if seq > 0 {
-                shared.record_dropped(shard, seq);
+                shared.record_lost(shard, seq);
             }
         }
     }
@@ -129,7 +143,7 @@ impl Publisher {
     /// Record `seq` of `shard` was taken from the queue while there was no log file to append
     /// it to: it counts as dropped.
     pub fn discard(&mut self, shared: &SharedProgress, shard: usize, seq: u64) {
-        shared.record_dropped(shard, seq);
+        shared.record_lost(shard, seq);
     }
 
     /// A snapshot landed; `fences[s]`: every write of shard `s` up to it is in the snapshot.
@@ -244,6 +258,7 @@ mod tests {
         p.lose_unsynced(&shared);
         assert!(!p.has_unsynced());
         p.discard(&shared, 0, 4);
+        assert_eq!(shared.lost(0), 4, "their writers must not be acknowledged");
         // A new log: record 5 synced there.
         p.appended(0, 5);
         p.synced(&shared);

@@ -159,7 +159,9 @@ impl LogSink {
         self.progress.durable(shard) >= seq
     }
 
-    /// A future that completes once write `seq` of `shard` is on disk.
+    /// A future that completes once write `seq` of `shard` is on disk, or fails once its
+    /// record is known lost to a failed log file (the write is in memory, and a snapshot will
+    /// cover it, but it was not on disk when the disk failed: it is not acknowledged).
     pub fn durable(&self, shard: usize, seq: u64) -> Durable<'_> {
         Durable {
             sink: self,
@@ -232,11 +234,24 @@ pub struct Durable<'a> {
 }
 
 impl Future for Durable<'_> {
-    type Output = ();
+    type Output = Result<(), StoreError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.sink
-            .waiters
-            .poll_until(cx, || self.sink.is_durable(self.shard, self.seq))
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let progress = &self.sink.progress;
+        let settled =
+            || progress.durable(self.shard) >= self.seq || progress.lost(self.shard) >= self.seq;
+        match self.sink.waiters.poll_until(cx, settled) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) if progress.durable(self.shard) >= self.seq => Poll::Ready(Ok(())),
+            Poll::Ready(()) => Poll::Ready(Err(StoreError::LogUnavailable {
+                reason: format!(
+                    "this write is applied in memory, but the log failed before it reached the disk: {}",
+                    match self.sink.health() {
+                        LogHealth::Failed { reason } => reason,
+                        _ => "the log file failed".to_string(),
+                    }
+                ),
+            })),
+        }
     }
 }

@@ -116,6 +116,7 @@ impl LogThread {
             lease_retry: Retry::default(),
             lease,
             failed_since: None,
+            file_failures: 0,
             buf: Vec::with_capacity(1 << 20),
             log_bytes: 0,
             snapshot_bytes: 0,
@@ -208,7 +209,7 @@ struct RunningSnapshot {
     /// Started after the failed log was replaced, with no failure since: landing it makes the
     /// log healthy again.
     heals: bool,
-    /// `sink.failures` when it started.
+    /// `Writer::file_failures` when it started.
     failures_at_start: u64,
 }
 
@@ -234,6 +235,8 @@ struct Writer<S: Shard> {
     /// The generation created after the log failed (writes resume once a snapshot of it lands);
     /// `Some(None)` while no new log exists yet.
     failed_since: Option<Option<u64>>,
+    /// Failed writes and syncs of log files since start.
+    file_failures: u64,
     buf: Vec<u8>,
     /// Bytes appended to the current log.
     log_bytes: u64,
@@ -369,9 +372,10 @@ impl<S: Shard> Writer<S> {
     fn fail(&mut self, reason: String) {
         tracing::error!(%reason, "the log cannot be written; refusing writes until a new log and a snapshot succeed");
         self.file = None;
+        self.file_failures += 1;
+        self.sink.set_failed(reason);
         self.publisher.lose_unsynced(&self.sink.progress);
         self.failed_since = Some(None);
-        self.sink.set_failed(reason);
         // Waiting `always` writers re-check (and keep waiting: nothing new is published).
         self.sink.wake_waiters();
     }
@@ -499,7 +503,7 @@ impl<S: Shard> Writer<S> {
                     handle,
                     requests,
                     heals: self.failed_since.is_some_and(|g| g == Some(gen)),
-                    failures_at_start: self.sink.failures.load(Ordering::Relaxed),
+                    failures_at_start: self.file_failures,
                 })
             }
             Err(err) => {
@@ -520,8 +524,7 @@ impl<S: Shard> Writer<S> {
             return;
         }
         let running = self.snapshot.take().expect("checked above");
-        let heals = running.heals
-            && running.failures_at_start == self.sink.failures.load(Ordering::Relaxed);
+        let heals = running.heals && running.failures_at_start == self.file_failures;
         let result = running
             .handle
             .join()
