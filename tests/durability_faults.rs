@@ -329,8 +329,17 @@ fn versions_acknowledged_before_a_kill_9_with_everysec_never_match_again() {
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(1_200));
-        drop(server); // SIGKILL mid-load: the last writes (still queued) are lost
+        let acked = || before.lock().unwrap().values().map(HashSet::len).sum::<usize>();
+        let busy = eventually(Duration::from_secs(30), || acked() >= 2_000);
+        assert!(busy, "the writers stopped early");
+        // A snapshot lands (little is left to replay after it), then the disk fails under the
+        // load: writes acknowledged from then on are on disk nowhere, and their versions are
+        // above everything on disk. The kill -9 loses them.
+        let r = client().post(server.url("/admin/snapshot")).send().unwrap();
+        assert!(r.status().is_success());
+        faults(&server, "log_write=eio&snapshot=eio");
+        std::thread::sleep(Duration::from_millis(300));
+        drop(server); // SIGKILL mid-load
         writers.into_iter().for_each(|w| w.join().unwrap());
     }
     let before = before.lock().unwrap().clone();
