@@ -329,7 +329,14 @@ fn versions_acknowledged_before_a_kill_9_with_everysec_never_match_again() {
                 })
             })
             .collect();
-        let acked = || before.lock().unwrap().values().map(HashSet::len).sum::<usize>();
+        let acked = || {
+            before
+                .lock()
+                .unwrap()
+                .values()
+                .map(HashSet::len)
+                .sum::<usize>()
+        };
         let busy = eventually(Duration::from_secs(30), || acked() >= 2_000);
         assert!(busy, "the writers stopped early");
         // A snapshot lands (little is left to replay after it), then the disk fails under the
@@ -580,4 +587,70 @@ fn a_failing_snapshot_is_retried_with_backoff_and_succeeds_once_the_fault_is_gon
         files.iter().any(|f| f.starts_with("snapshot-")),
         "{files:?}"
     );
+}
+
+/// Shutdown: once `close_writes` returns, every write is refused with "shutting down", and no
+/// write admitted before it is still on its way to the log, so the log's last drain sees all
+/// that was acknowledged. Writers racing the close either succeed (and survive a restart) or are
+/// refused; none is accepted and lost.
+#[test]
+fn writes_racing_shutdown_are_either_logged_or_refused() {
+    use shardkv::clock::Clock;
+    use shardkv::persistence::recovery::recover;
+    use shardkv::persistence::{FsyncMode, LogThread};
+    use shardkv::store::{Condition, LockFreeShard, ShardedStore, StoreConfig, StoreError};
+
+    let dir = temp_dir("shutdown");
+    std::fs::create_dir_all(&dir).unwrap();
+    let open = || {
+        let store: Arc<ShardedStore<LockFreeShard>> =
+            Arc::new(ShardedStore::new(StoreConfig::default(), Clock::coarse()));
+        let report = recover(&dir, &store).unwrap();
+        let log = LogThread::start(
+            store.clone(),
+            dir.clone(),
+            report.next_gen,
+            FsyncMode::No,
+            1 << 16,
+        )
+        .unwrap();
+        (store, log)
+    };
+    let (store, log) = open();
+    let accepted: Arc<Mutex<Vec<String>>> = Default::default();
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let (store, accepted) = (store.clone(), accepted.clone());
+            std::thread::spawn(move || {
+                for i in 0..5_000 {
+                    let key = format!("t{t}-{i}");
+                    match store.set(key.as_bytes(), b"v", None, Condition::Always) {
+                        Ok(_) => accepted.lock().unwrap().push(key),
+                        Err(StoreError::ShuttingDown) => return,
+                        Err(other) => panic!("{other}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    while accepted.lock().unwrap().len() < 1_000 {
+        std::thread::yield_now();
+    }
+    store.close_writes();
+    let refused = store.set(b"late", b"v", None, Condition::Always);
+    assert_eq!(refused, Err(StoreError::ShuttingDown));
+    assert!(refused.unwrap_err().to_string().contains("shutting down"));
+    drop(log); // the last drain and sync, as the server's shutdown does
+    writers.into_iter().for_each(|w| w.join().unwrap());
+    let accepted = accepted.lock().unwrap().clone();
+    drop(store);
+
+    let (store, _log) = open();
+    for key in &accepted {
+        assert!(
+            store.get(key.as_bytes()).found().is_some(),
+            "{key} was accepted during shutdown but is not on disk"
+        );
+    }
+    assert!(store.get(b"late").found().is_none());
 }
