@@ -78,6 +78,7 @@ pub enum FsyncMode {
 
 /// How long the log thread sleeps when its queue is empty, unless a writer wakes it. Bounds how
 /// long a write waits in memory before it reaches the OS when the fsync mode is not `always`.
+#[cfg(not(shardkv_loom))]
 pub(crate) const IDLE_WAKE: std::time::Duration = std::time::Duration::from_millis(5);
 
 #[cfg(not(shardkv_loom))]
