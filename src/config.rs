@@ -146,6 +146,12 @@ pub struct Config {
     #[cfg(feature = "testing")]
     #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(1..=1 << 24))]
     pub fault_timer_queue: Option<u64>,
+
+    /// Test builds only (feature `testing`): versions reserved per lease renewal (tiny, so
+    /// tests renew often).
+    #[cfg(feature = "testing")]
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u64).range(2..=1 << 40))]
+    pub fault_version_lease: Option<u64>,
 }
 
 /// Capacities of the bounded queues between writers and background threads.
@@ -193,6 +199,16 @@ impl Config {
             capacities.timer = pick(self.fault_timer_queue, capacities.timer);
         }
         capacities
+    }
+
+    /// Versions reserved per version-lease renewal: the default, or in test builds what the
+    /// hidden knob asks for.
+    pub fn version_lease(&self) -> u64 {
+        #[cfg(feature = "testing")]
+        if let Some(n) = self.fault_version_lease {
+            return n;
+        }
+        crate::persistence::DEFAULT_LEASE
     }
 
     /// The header read timeout.

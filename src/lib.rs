@@ -27,7 +27,6 @@ pub mod expiry;
 pub mod faults;
 #[cfg(feature = "server")]
 pub mod http;
-#[cfg(not(shardkv_loom))]
 pub mod persistence;
 pub mod replication;
 #[cfg(feature = "server")]

@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::config::{default_max_memory, AckMode, Config, FsyncArg, StoreKind};
 use crate::expiry::ExpiryThread;
 use crate::http::{self, AppState, HttpLimits};
-use crate::persistence::{recovery, FsyncMode, LogThread, PersistenceError};
+use crate::persistence::{lease, recovery, FsyncMode, LogThread, PersistenceError};
 use crate::replication::ApplyThreads;
 use crate::store::{
     default_shard_count, LockFreeShard, RwLockShard, Shard, ShardedStore, StoreConfig,
@@ -28,6 +28,8 @@ pub fn run(config: Config) -> std::io::Result<()> {
 }
 
 fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
+    // The rest from the defaults, so a new store setting needs no edit here.
+    #[allow(clippy::needless_update)]
     let store_config = StoreConfig {
         shards: config
             .shards
@@ -46,8 +48,14 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
     let log = match &config.data_dir {
         None => None,
         Some(dir) => Some(
-            open_data_dir(&store, dir, config.fsync, config.queue_capacities().log)
-                .map_err(std::io::Error::other)?,
+            open_data_dir(
+                &store,
+                dir,
+                config.fsync,
+                config.queue_capacities().log,
+                config.version_lease(),
+            )
+            .map_err(std::io::Error::other)?,
         ),
     };
     let limits = http_limits(&config);
@@ -84,6 +92,9 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         tracing::info!("shut down");
         Ok::<_, std::io::Error>(())
     })?;
+    // Connections still open after the grace period may go on writing: refuse them before the
+    // log's last drain, airtight (no write admitted before this is still being queued after).
+    store.close_writes();
     // The log last sees every write, then syncs and stops.
     drop(log);
     drop(apply);
@@ -124,7 +135,11 @@ fn open_data_dir<S: Shard>(
     dir: &std::path::Path,
     fsync: FsyncArg,
     queue_capacity: usize,
+    version_lease: u64,
 ) -> Result<LogThread, PersistenceError> {
+    // Versions handed out before a crash may be above everything on disk, but never above the
+    // lease: start above it, so no version (ETag) repeats.
+    store.raise_versions(lease::read_limit(dir)?);
     let report = recovery::recover(dir, store)?;
     tracing::info!(
         dir = %dir.display(),
@@ -141,12 +156,13 @@ fn open_data_dir<S: Shard>(
         FsyncArg::Everysec => FsyncMode::EverySec,
         FsyncArg::No => FsyncMode::No,
     };
-    LogThread::start(
+    LogThread::start_with_lease(
         store.clone(),
         dir.to_path_buf(),
         report.next_gen,
         mode,
         queue_capacity,
+        version_lease,
     )
 }
 

@@ -16,6 +16,7 @@ use hyper::StatusCode;
 use super::reply::{json, with_type, Reply};
 use super::stats::OpKind;
 use super::AppState;
+use crate::persistence::LogHealth;
 use crate::replication::CopyReport;
 use crate::store::Shard;
 use crate::sync::Ordering;
@@ -120,10 +121,26 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
             "queueDepth": log.queue_depth(),
             "snapshots": log.snapshots.load(Ordering::Relaxed),
             "overflows": log.overflows.load(Ordering::Relaxed),
+            "health": log_health_name(&log.health()),
+            "failureReason": match log.health() {
+                LogHealth::Failed { reason } => Some(reason),
+                _ => None,
+            },
+            "failures": log.failures.load(Ordering::Relaxed),
+            "versionLease": log.lease_limit(),
         })),
         "replicaOverflows": store.stats().replica_overflows.get(),
     });
     json(StatusCode::OK, &body)
+}
+
+/// The log's state as the dashboard names it.
+fn log_health_name(health: &LogHealth) -> &'static str {
+    match health {
+        LogHealth::Ok => "ok",
+        LogHealth::Failed { .. } => "failed",
+        LogHealth::ShuttingDown => "shutting down",
+    }
 }
 
 /// `GET /metrics`.
@@ -187,6 +204,37 @@ pub fn metrics<S: Shard>(state: &AppState<S>) -> Reply {
                 let _ = writeln!(out, "{name}{{copy=\"{}\"}} {}", r.id, value(r));
             }
         }
+    }
+    if let Some(log) = store.log_sink() {
+        let _ = writeln!(
+            out,
+            "# HELP shardkv_log_healthy 1 while the append-only log takes writes, 0 while writes are refused (failed or shutting down)."
+        );
+        let _ = writeln!(out, "# TYPE shardkv_log_healthy gauge");
+        let healthy = u8::from(log.health() == LogHealth::Ok);
+        let _ = writeln!(out, "shardkv_log_healthy {healthy}");
+        let _ = writeln!(
+            out,
+            "# HELP shardkv_log_failures_total Failed log writes, syncs, log creations, lease renewals and snapshots."
+        );
+        let _ = writeln!(out, "# TYPE shardkv_log_failures_total counter");
+        let _ = writeln!(
+            out,
+            "shardkv_log_failures_total {}",
+            log.failures.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "# TYPE shardkv_log_generation gauge");
+        let _ = writeln!(
+            out,
+            "shardkv_log_generation {}",
+            log.generation.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(out, "# TYPE shardkv_snapshots_total counter");
+        let _ = writeln!(
+            out,
+            "shardkv_snapshots_total {}",
+            log.snapshots.load(Ordering::Relaxed)
+        );
     }
     let _ = writeln!(out, "# TYPE shardkv_resident_memory_bytes gauge");
     let _ = writeln!(out, "shardkv_resident_memory_bytes {}", rss_bytes());

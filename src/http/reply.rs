@@ -230,7 +230,9 @@ impl ApiError {
             ApiError::NotFound | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::AckTimeout { .. } | ApiError::NotDurable { .. } => {
+            ApiError::AckTimeout { .. }
+            | ApiError::NotDurable { .. }
+            | ApiError::Store(StoreError::LogUnavailable { .. } | StoreError::ShuttingDown) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::NoPersistence => StatusCode::CONFLICT,

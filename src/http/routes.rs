@@ -232,7 +232,7 @@ async fn await_ack<S: Shard>(
                 .await
                 .map_err(|_| ApiError::NotDurable {
                     secs: ACK_TIMEOUT.as_secs(),
-                })?;
+                })??;
         }
     }
     if !all || state.store.replicas() == 0 {

@@ -29,21 +29,41 @@
 //! Must never: acknowledge an `always` write before it is on disk, lose a record silently, or
 //! load a partial state without saying so.
 
+//!
+//! ## Failures
+//! A failed `write` or `fdatasync` of the log ends that file: nothing is appended to it again,
+//! its unsynced records count as dropped (a later successful sync proves nothing about them),
+//! and writes are refused (like Redis's MISCONF) until a new log generation exists and a snapshot
+//! taken after it has landed. Reads keep working. Failing snapshots and log creations are
+//! retried with a backoff.
+//!
+//! ## Version leases
+//! No version above the limit in `lease.skv` is handed out; the log thread renews the limit
+//! ahead of use, and start-up begins above it ([`lease`]), so versions never repeat across a
+//! crash whatever the fsync mode.
+//!
+//! Only [`progress`] (the hold-and-publish rule) builds under `--cfg shardkv_loom`; the file
+//! I/O around it does not.
+
+#[cfg(not(shardkv_loom))]
 pub mod format;
+#[cfg(not(shardkv_loom))]
+pub mod lease;
+pub mod progress;
+#[cfg(not(shardkv_loom))]
 pub mod recovery;
+#[cfg(not(shardkv_loom))]
+mod sink;
+#[cfg(not(shardkv_loom))]
 mod writer;
 
-use std::future::Future;
+#[cfg(not(shardkv_loom))]
 use std::path::PathBuf;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use crate::replication::{Op, QueuedWrite};
-use crate::sync::{
-    lock, AtomicBool, AtomicU64, BoundedQueue, Mutex, Ordering, ParkedConsumer, WakerList,
-};
-
-pub use writer::LogThread;
+#[cfg(not(shardkv_loom))]
+pub use sink::{Durable, LogHealth, LogSink};
+#[cfg(not(shardkv_loom))]
+pub use writer::{LogThread, DEFAULT_LEASE};
 
 /// When the log is synced to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,8 +78,10 @@ pub enum FsyncMode {
 
 /// How long the log thread sleeps when its queue is empty, unless a writer wakes it. Bounds how
 /// long a write waits in memory before it reaches the OS when the fsync mode is not `always`.
+#[cfg(not(shardkv_loom))]
 pub(crate) const IDLE_WAKE: std::time::Duration = std::time::Duration::from_millis(5);
 
+#[cfg(not(shardkv_loom))]
 /// Why persistence could not start or load.
 #[derive(Debug, thiserror::Error)]
 pub enum PersistenceError {
@@ -91,115 +113,4 @@ pub enum PersistenceError {
         /// The version this build reads.
         version: u32,
     },
-}
-
-/// The queue between writers and the log thread, and the durability progress it publishes.
-pub struct LogSink {
-    queue: BoundedQueue<QueuedWrite>,
-    /// Set by a writer whose record did not fit; the log thread answers with a snapshot.
-    overflowed: AtomicBool,
-    /// Per shard: every write up to this sequence number is on disk.
-    durable: Box<[AtomicU64]>,
-    waiters: WakerList,
-    /// Callers of `POST /admin/snapshot` waiting for the next snapshot's path.
-    snapshot_requests: Mutex<Vec<std::sync::mpsc::Sender<Result<PathBuf, String>>>>,
-    /// The log thread, parked while its queue is empty.
-    pub(crate) consumer: ParkedConsumer,
-    /// The fsync mode in force.
-    pub fsync: FsyncMode,
-    /// Records dropped because the queue was full (each covered by a later snapshot).
-    pub overflows: AtomicU64,
-    /// The current generation.
-    pub generation: AtomicU64,
-    /// Snapshots completed since start.
-    pub snapshots: AtomicU64,
-}
-
-impl LogSink {
-    pub(crate) fn new(shards: usize, capacity: usize, fsync: FsyncMode) -> Self {
-        LogSink {
-            queue: BoundedQueue::new(capacity),
-            overflowed: AtomicBool::new(false),
-            durable: (0..shards).map(|_| AtomicU64::new(0)).collect(),
-            waiters: WakerList::default(),
-            snapshot_requests: Mutex::new(Vec::new()),
-            consumer: ParkedConsumer::new(capacity),
-            fsync,
-            overflows: AtomicU64::new(0),
-            generation: AtomicU64::new(0),
-            snapshots: AtomicU64::new(0),
-        }
-    }
-
-    /// Queues one write (inside the writer section). Never waits.
-    pub(crate) fn append(&self, shard: usize, seq: u64, op: Op) {
-        let record = QueuedWrite {
-            shard: shard as u32,
-            seq,
-            tick: 0,
-            op,
-        };
-        if self.queue.push(record).is_err() {
-            self.overflowed.store(true, Ordering::Release);
-            self.overflows.fetch_add(1, Ordering::Relaxed);
-        }
-        // With `--fsync always` a client waits for this record, so the log thread is woken at
-        // once. Otherwise it wakes by itself every few milliseconds ([`IDLE_WAKE`]) and takes
-        // what has queued: one wake-up (a futex call here, a context switch there) per batch
-        // instead of one per write, unless the queue is filling up.
-        self.consumer
-            .wake_after_push(self.fsync == FsyncMode::Always, || self.queue.len());
-    }
-
-    /// Records waiting for the log thread.
-    pub fn queue_depth(&self) -> usize {
-        self.queue.len()
-    }
-
-    /// Whether every write of `shard` up to `seq` is on disk.
-    pub fn is_durable(&self, shard: usize, seq: u64) -> bool {
-        self.durable[shard].load(Ordering::Acquire) >= seq
-    }
-
-    /// A future that completes once write `seq` of `shard` is on disk.
-    pub fn durable(&self, shard: usize, seq: u64) -> Durable<'_> {
-        Durable {
-            sink: self,
-            shard,
-            seq,
-        }
-    }
-
-    /// Asks for a snapshot; the receiver gets its path once it is on disk.
-    pub fn request_snapshot(&self) -> std::sync::mpsc::Receiver<Result<PathBuf, String>> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        lock(&self.snapshot_requests).push(tx);
-        self.consumer.wake();
-        rx
-    }
-
-    pub(crate) fn publish_durable(&self, shard: usize, seq: u64) {
-        self.durable[shard].fetch_max(seq, Ordering::AcqRel);
-    }
-
-    pub(crate) fn wake_waiters(&self) {
-        self.waiters.wake_all();
-    }
-}
-
-/// Completes once a write is on disk (`--fsync always`).
-pub struct Durable<'a> {
-    sink: &'a LogSink,
-    shard: usize,
-    seq: u64,
-}
-
-impl Future for Durable<'_> {
-    type Output = ();
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.sink
-            .waiters
-            .poll_until(cx, || self.sink.is_durable(self.shard, self.seq))
-    }
 }

@@ -149,6 +149,15 @@ pub enum StoreError {
         /// The key's live version, or `None` when absent.
         current: Option<u64>,
     },
+    /// The append-only log cannot be written, so writes are refused (as Redis's MISCONF).
+    #[error("writes are refused because the append-only log cannot be written ({reason}); reads still work, and writes resume by themselves once a log write and a snapshot succeed (check free space and the disk under --data-dir)")]
+    LogUnavailable {
+        /// The I/O error and the file it happened on.
+        reason: String,
+    },
+    /// The server is shutting down and takes no more writes.
+    #[error("the server is shutting down and accepts no more writes; retry once it is back")]
+    ShuttingDown,
 }
 
 /// What a conditional write requires of the key's current state.
@@ -677,6 +686,11 @@ impl<S: Shard> ShardedStore<S> {
         // live that expired while this writer waited.
         let now = self.clock.now();
         let version = *seq + 1;
+        // Inside the section: a write admitted here is queued before any shutdown drain.
+        #[cfg(not(shardkv_loom))]
+        if let Some(log) = self.log.get() {
+            log.admit(version)?;
+        }
         // One lookup: the condition is checked, and the pending timer inherited, on the entry
         // the map hands to `compute` (stable: writers of this shard are serialised here).
         let old = slot.primary_map().try_upsert(record.clone(), |current| {
@@ -931,6 +945,18 @@ impl<S: Shard> ShardedStore<S> {
             for copy in slot.copies.iter() {
                 copy.finish_resize();
             }
+        }
+    }
+
+    /// Refuses every later write ("shutting down"), then waits until no write admitted before
+    /// is still inside its writer section: after this returns, nothing new reaches the log.
+    #[cfg(not(shardkv_loom))]
+    pub fn close_writes(&self) {
+        if let Some(log) = self.log.get() {
+            log.refuse_writes_for_shutdown();
+        }
+        for slot in self.slots.iter() {
+            drop(lock(&slot.writer));
         }
     }
 
