@@ -115,7 +115,7 @@ fn assert_linearizable(label: &str, histories: &[Vec<Op>], initial: &[Register])
 
 /// Clients run against one server while every shard is failed and recovered over and over.
 fn history_across_failovers(ack: &str) {
-    let rounds = if long() { 30 } else { 3 };
+    let rounds = if long() { 50 } else { 6 };
     let ops_per_client = 150;
     let server = Server::start(&["--shards", "2", "--replicas", "2", "--ack", ack]);
     let base = server.url("");
@@ -168,7 +168,15 @@ fn history_across_failovers(ack: &str) {
             }
         }
         stop.store(true, Ordering::Relaxed);
-        failovers += failover.join().expect("failover thread");
+        let done = failover.join().expect("failover thread");
+        failovers += done;
+        let ops: Vec<&Op> = histories.iter().flatten().collect();
+        eprintln!(
+            "ack={ack} round {round}: {} ops ({} writes acknowledged, {} unanswered), {done} failovers",
+            ops.len(),
+            ops.iter().filter(|op| matches!(op.ret, Ret::Written(_) | Ret::Deleted)).count(),
+            ops.iter().filter(|op| op.ret == Ret::Unknown).count(),
+        );
         assert_linearizable(
             &format!("ack={ack}, round {round}"),
             &histories,
@@ -224,8 +232,8 @@ fn probe(base: &str, clock: Clock, epoch: usize) -> Vec<crash::Probe> {
 
 #[test]
 fn acknowledged_writes_survive_kill_9_restarts_and_versions_never_go_back() {
-    let kills = if long() { 25 } else { 4 };
-    let per_epoch = 120;
+    let kills = if long() { 60 } else { 10 };
+    let per_epoch = 150;
     let dir = temp_dir("kill9");
     let dir_arg = dir.to_string_lossy().to_string();
     let args = ["--data-dir", &dir_arg, "--fsync", "always", "--shards", "2"];
@@ -279,7 +287,7 @@ fn acknowledged_writes_survive_kill_9_restarts_and_versions_never_go_back() {
     // probes[e] is what the server held when epoch e started (e ≥ 1).
     let mut probes = vec![vec![None; KEYS]];
     for epoch in 0..kills {
-        std::thread::sleep(Duration::from_millis(rng.gen_range(80..300)));
+        std::thread::sleep(Duration::from_millis(rng.gen_range(20..100)));
         kill_times.push(clock.now());
         drop(server); // SIGKILL, mid-load
         gate.0.lock().unwrap().open = false;
@@ -312,6 +320,16 @@ fn acknowledged_writes_survive_kill_9_restarts_and_versions_never_go_back() {
         .flatten()
         .filter(|op| matches!(op.ret, Ret::Written(_) | Ret::Deleted))
         .count();
+    let unanswered = by_epoch
+        .iter()
+        .flatten()
+        .flatten()
+        .filter(|op| op.ret == Ret::Unknown)
+        .count();
+    eprintln!(
+        "{kills} kills: {} ops sent, {acked} writes acknowledged, {unanswered} cut off by a kill",
+        sent.load(Ordering::Relaxed)
+    );
     assert!(
         acked > 50 * kills,
         "too few acknowledged writes ({acked} of {} sent) to test the crashes",

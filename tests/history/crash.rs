@@ -40,8 +40,8 @@ fn written(op: &Op) -> Option<ValueId> {
 /// with the time of the kill that ended its run. `probe`: what the restarted server holds.
 pub fn check_restart(before: &[(Op, u64)], probe: Probe) -> Result<(), String> {
     let acked_writes = || {
-        before.iter().filter_map(|(op, _)| match op.ret {
-            Ret::Written(v) => Some((op, v)),
+        before.iter().filter_map(|(op, killed)| match op.ret {
+            Ret::Written(v) => Some((op, *killed, v)),
             _ => None,
         })
     };
@@ -61,27 +61,50 @@ pub fn check_restart(before: &[(Op, u64)], probe: Probe) -> Result<(), String> {
                      write that may have happened stored"
                 ));
             };
-            let known_versions = before
+            // The versions the value had before the crash, with the run they were seen in
+            // (a restart may give a restored value a fresh, higher version).
+            let known: Vec<(u64, u64)> = before
                 .iter()
-                .filter_map(|(op, _)| match (written(op), op.ret) {
-                    (Some(v), Ret::Written(ver)) if v == value => Some(ver),
-                    (_, Ret::Found(v, ver)) if v == value => Some(ver),
+                .filter_map(|(op, killed)| match (written(op), op.ret) {
+                    (Some(v), Ret::Written(ver)) if v == value => Some((*killed, ver)),
+                    (_, Ret::Found(v, ver)) if v == value => Some((*killed, ver)),
                     _ => None,
-                });
-            for known in known_versions {
-                if known != version {
-                    return Err(format!(
-                        "value {value} had version {known} before the crash and {version} after it"
-                    ));
-                }
-            }
-            if let Some((newer, v)) = acked_writes().find(|(_, v)| *v > version) {
+                })
+                .collect();
+            if let Some((_, old)) = known.iter().find(|(_, old)| *old > version) {
                 return Err(format!(
-                    "acknowledged write lost: {newer} (version {v}) was acknowledged before the \
-                     crash, yet the key came back at version {version}"
+                    "version went back: value {value} had version {old} before the crash and \
+                     {version} after it"
+                ));
+            }
+            let reused = before.iter().find(|(op, _)| match op.ret {
+                Ret::Written(ver) => ver == version && written(op) != Some(value),
+                Ret::Found(other, ver) => ver == version && other != value,
+                _ => false,
+            });
+            if let Some((other, _)) = reused {
+                return Err(format!(
+                    "version repeated: after the restart value {value} has version {version}, \
+                     which {other} had handed out for another value before the crash"
+                ));
+            }
+            // An acknowledged write with a higher version in a run where the value's version
+            // was seen came after it: it must not have been lost.
+            let newer = acked_writes()
+                .find(|(_, killed, v)| known.iter().any(|(run, old)| run == killed && v > old));
+            if let Some((newer, _, v)) = newer {
+                return Err(format!(
+                    "acknowledged write lost: {newer} (version {v}) was acknowledged after value \
+                     {value} was written, yet the key came back holding value {value}"
                 ));
             }
             let source_end = latest(source, *source_killed);
+            if let Some((later, _, _)) = acked_writes().find(|(y, _, _)| y.invoked > source_end) {
+                return Err(format!(
+                    "acknowledged write lost: {later} was sent after {source} had been \
+                     answered, yet the key came back holding value {value} (version {version})"
+                ));
+            }
             if let Some((delete, _)) = acked_deletes().find(|(d, _)| d.invoked > source_end) {
                 return Err(format!(
                     "deleted key returned: {delete} was acknowledged after {source}, yet the key \
@@ -93,7 +116,7 @@ pub fn check_restart(before: &[(Op, u64)], probe: Probe) -> Result<(), String> {
         None => {
             // Absent is explained only if a delete may have come after every acknowledged
             // write: one whose effect may have happened after that write was sent.
-            for (write, _) in acked_writes() {
+            for (write, _, _) in acked_writes() {
                 let deleted_after = before.iter().any(|(d, killed)| {
                     d.call == Call::Delete
                         && matches!(d.ret, Ret::Deleted | Ret::Unknown)
@@ -222,6 +245,33 @@ mod tests {
             ),
         ];
         check_restart(&refused, Some((2, 4))).unwrap_err();
+    }
+
+    #[test]
+    fn a_restored_value_may_get_a_fresh_higher_version_but_never_a_used_one() {
+        let history = [
+            op(Call::Set(1), Ret::Written(3), 0, 10),
+            op(Call::Set(2), Ret::Written(4), 20, 30),
+            op(Call::Get, Ret::Found(2, 4), 40, 50),
+            lost(Call::Set(5), 60),
+            op(Call::Get, Ret::Found(5, 6), 70, 80),
+        ];
+        // The crash lost the unacknowledged write 5, which a read had seen at version 6.
+        check_restart(&history, Some((2, 9))).unwrap();
+        check_restart(&history, Some((2, 4))).unwrap();
+        check_restart(&history, Some((2, 6))).unwrap_err();
+        check_restart(&history, Some((2, 3))).unwrap_err();
+    }
+
+    #[test]
+    fn an_older_value_that_survives_a_newer_acknowledged_one_is_rejected() {
+        // Both writes overlap in time, so only their versions order them.
+        let history = [
+            op(Call::Set(1), Ret::Written(3), 0, 50),
+            op(Call::Set(2), Ret::Written(4), 10, 40),
+        ];
+        check_restart(&history, Some((1, 9))).unwrap_err();
+        check_restart(&history, Some((2, 9))).unwrap();
     }
 
     #[test]
