@@ -1,31 +1,34 @@
 //! The register model one key's history is checked against, and the linearizability check.
 //!
-//! What: [`Register`] is the sequential specification of one key of shardkv's `/v1/kv` API:
-//! a value with a version (the `ETag`), set, read, compare-and-set on the version (`If-Match`)
-//! and deleted. [`check_linearizable`] feeds a recorded history to `stateright`'s
-//! [`LinearizabilityTester`] and, when no linearization exists, narrows the history down to
-//! the shortest failing prefix in time, so the report shows the few operations that clash.
+//! What: [`Register`] is the sequential specification of one key of shardkv's `/v1/kv` API
+//! (a `stateright` [`SequentialSpec`]): a value with a version (the `ETag`), set, read,
+//! compare-and-set on the version (`If-Match`) and deleted. [`check_linearizable`] searches
+//! for a linearization of a recorded history and, when none exists, narrows the history down
+//! to the shortest failing prefix in time, so the report shows the few operations that clash.
 //!
 //! Why this design: the server chooses versions, so the model cannot predict a write's
 //! `ETag`; it checks it instead (a new version is above every version the key had, a read
 //! shows the version its value was written with) through `is_valid_step`. Every write stores
 //! a value used by no other write, so a read names the write it saw. An operation whose
 //! answer never came (a timeout, a dropped connection, a 5xx) may or may not have taken
-//! effect, at any point after it was invoked: it is left "in flight" in the tester, which
-//! tries it at every later point and also leaves it out. Its caller then continues under a
-//! new thread id, since the tester allows one operation in flight per thread. stateright's
-//! search has no memoization, so the check runs in its own thread with a deadline and
-//! histories are kept to a few hundred operations per key.
+//! effect, at any point after it was invoked: its answer is placed after every other event.
+//!
+//! The search is a small Wing & Gong search with Lowe's cache (as in Porcupine), not
+//! `stateright`'s `LinearizabilityTester`, which was tried first: its search has no cache, so
+//! on a non-linearizable history of ~200 operations (a server with the failover drain
+//! removed) it had not finished after 90 s, and the test could neither fail promptly nor say
+//! where the history breaks. With the cache each (operations linearized, state) pair is
+//! explored once, and a failing history is rejected in milliseconds. The tester still checks
+//! this search in the unit tests below: both must agree on every history there, including
+//! random small ones. A step budget bounds the search; running out fails the test, saying so.
 //!
 //! What it must never do: accept a history that no sequential order explains (the unit tests
 //! below feed it broken histories), or treat a refused request (412, 404) as possibly applied.
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::fmt;
-use std::sync::mpsc;
-use std::time::Duration;
 
-use stateright::semantics::{ConsistencyTester, LinearizabilityTester, SequentialSpec};
+use stateright::semantics::SequentialSpec;
 
 /// Names the write that stored a value: each write stores a value no other write stores.
 pub type ValueId = u64;
@@ -215,7 +218,7 @@ pub struct Violation {
     pub window: Vec<Op>,
     /// Every operation of the history.
     pub total: usize,
-    /// Set when the search did not finish in time (then `window` is the whole history).
+    /// Set when the search ran out of steps (then `window` is the whole history).
     pub timed_out: bool,
 }
 
@@ -224,7 +227,7 @@ impl fmt::Display for Violation {
         if self.timed_out {
             writeln!(
                 f,
-                "the linearizability search did not finish ({} ops); history:",
+                "the linearizability search ran out of steps ({} ops); history:",
                 self.total
             )?;
         } else {
@@ -241,87 +244,124 @@ impl fmt::Display for Violation {
     }
 }
 
-/// Whether `ops` (one key, any order) is linearizable from `initial`. `cut` keeps only what
-/// had happened by that time: later operations are dropped, and answers after it are treated
-/// as not yet received (the operation may have happened).
-fn linearizable_until(ops: &[Op], initial: &Register, cut: u64) -> bool {
-    // (time, is_return, index): at equal times invocations come first, which is the lenient
-    // reading (the two operations count as concurrent).
-    let mut events = Vec::with_capacity(ops.len() * 2);
+/// `ops` as they stood at time `cut`: later operations dropped, answers after it not yet
+/// received (such an operation may or may not have happened).
+fn as_of(ops: &[Op], cut: u64) -> Vec<Op> {
+    ops.iter()
+        .filter(|op| op.invoked <= cut)
+        .map(|op| match op.returned {
+            Some(r) if r <= cut => *op,
+            _ => Op {
+                ret: Ret::Unknown,
+                returned: None,
+                ..*op
+            },
+        })
+        .collect()
+}
+
+/// The search's step budget: far above what a linearizable history of a few hundred
+/// operations needs with the cache, small enough to end in seconds.
+const STEP_BUDGET: u64 = 20_000_000;
+
+/// Wing & Gong's search with Lowe's cache of (operations linearized, state) pairs, as in
+/// Porcupine: walk the events in time order, linearize a pending call when the model accepts
+/// its answer, backtrack at the first answer whose call is not yet linearized. An unanswered
+/// operation's answer comes after every other event, so it may take effect at any point
+/// after its call, or never (linearized last, it changes nothing anyone saw).
+///
+/// `Some(verdict)`, or `None` if the step budget ran out.
+fn wing_gong_lowe(ops: &[Op], initial: &Register, budget: &mut u64) -> Option<bool> {
+    const NIL: usize = usize::MAX;
+    // (time, 0 = call / 1 = answer, op). At equal times calls come first: the lenient reading.
+    let mut events: Vec<(u64, u8, usize)> = Vec::with_capacity(ops.len() * 2);
     for (i, op) in ops.iter().enumerate() {
-        if op.invoked > cut {
-            continue;
-        }
-        events.push((op.invoked, 0u8, i));
-        if let Some(r) = op.returned.filter(|r| *r <= cut) {
-            events.push((r, 1, i));
-        }
+        events.push((op.invoked, 0, i));
+        events.push((op.returned.unwrap_or(u64::MAX), 1, i));
     }
     events.sort_unstable();
-    let mut tester = LinearizabilityTester::<usize, Register>::new(initial.clone());
-    // A client continues under a fresh thread id after an operation left in flight.
-    let mut thread_of: BTreeMap<usize, usize> = BTreeMap::new();
-    let mut in_flight: BTreeMap<usize, usize> = BTreeMap::new();
-    let mut next_thread = 0;
-    for (_, is_return, i) in events {
-        let op = &ops[i];
-        if is_return == 0 {
-            let thread = *thread_of.entry(op.client).or_insert_with(|| {
-                next_thread += 1;
-                next_thread
-            });
-            if tester.on_invoke(thread, op.call).is_err() {
-                return false;
-            }
-            let finishes = op.returned.is_some_and(|r| r <= cut);
-            if finishes {
-                in_flight.insert(i, thread);
-            } else {
-                next_thread += 1;
-                thread_of.insert(op.client, next_thread);
-            }
-        } else {
-            let thread = in_flight.remove(&i).expect("returned op was invoked");
-            if tester.on_return(thread, op.ret).is_err() {
-                return false;
-            }
+    let m = events.len();
+    let head = m;
+    let mut answer_of = vec![0; ops.len()];
+    for (e, &(_, kind, op)) in events.iter().enumerate() {
+        if kind == 1 {
+            answer_of[op] = e;
         }
     }
-    tester.is_consistent()
+    // A doubly linked list of the events not yet linearized, behind a head sentinel.
+    let mut next: Vec<usize> = (1..=m).map(|e| if e == m { NIL } else { e }).collect();
+    next.push(if m == 0 { NIL } else { 0 });
+    let mut prev: Vec<usize> = (0..m).map(|e| if e == 0 { head } else { e - 1 }).collect();
+    prev.push(NIL);
+    let unlink = |next: &mut Vec<usize>, prev: &mut Vec<usize>, e: usize| {
+        next[prev[e]] = next[e];
+        if next[e] != NIL {
+            prev[next[e]] = prev[e];
+        }
+    };
+    let relink = |next: &mut Vec<usize>, prev: &mut Vec<usize>, e: usize| {
+        next[prev[e]] = e;
+        if next[e] != NIL {
+            prev[next[e]] = e;
+        }
+    };
+
+    let mut linearized = vec![0u64; ops.len().div_ceil(64)];
+    let mut seen: HashSet<(Vec<u64>, Register)> = HashSet::new();
+    let mut stack: Vec<(usize, Register)> = Vec::new();
+    let mut state = initial.clone();
+    let mut entry = next[head];
+    while next[head] != NIL {
+        *budget = budget.checked_sub(1)?;
+        let (_, kind, op) = events[entry];
+        if kind == 0 {
+            let mut after = state.clone();
+            if after.is_valid_step(&ops[op].call, &ops[op].ret) {
+                linearized[op / 64] |= 1 << (op % 64);
+                if seen.insert((linearized.clone(), after.clone())) {
+                    stack.push((entry, std::mem::replace(&mut state, after)));
+                    unlink(&mut next, &mut prev, entry);
+                    unlink(&mut next, &mut prev, answer_of[op]);
+                    entry = next[head];
+                    continue;
+                }
+                linearized[op / 64] &= !(1 << (op % 64));
+            }
+            entry = next[entry];
+        } else {
+            // An answer whose call is still pending: undo the last choice.
+            let Some((call, before)) = stack.pop() else {
+                return Some(false);
+            };
+            let op = events[call].2;
+            linearized[op / 64] &= !(1 << (op % 64));
+            state = before;
+            relink(&mut next, &mut prev, answer_of[op]);
+            relink(&mut next, &mut prev, call);
+            entry = next[call];
+        }
+    }
+    Some(true)
+}
+
+/// Whether `ops` as they stood at `cut` are linearizable; `None` if the search gave up.
+fn linearizable_until(ops: &[Op], initial: &Register, cut: u64, budget: &mut u64) -> Option<bool> {
+    wing_gong_lowe(&as_of(ops, cut), initial, budget)
 }
 
 /// Checks one key's history against [`Register`] starting from `initial`. On failure returns
 /// the operations around the point where the history stops being linearizable.
 pub fn check_linearizable(ops: &[Op], initial: &Register) -> Result<(), Violation> {
-    let ops_for_search = ops.to_vec();
-    let initial = initial.clone();
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("linearizability".into())
-        .stack_size(256 << 20)
-        .spawn(move || {
-            let _ = tx.send(diagnose(&ops_for_search, &initial));
-        })
-        .expect("spawn the checker thread");
-    match rx.recv_timeout(Duration::from_secs(90)) {
-        Ok(None) => Ok(()),
-        Ok(Some(window)) => Err(Violation {
-            window,
-            total: ops.len(),
-            timed_out: false,
-        }),
-        Err(_) => Err(Violation {
-            window: ops.to_vec(),
-            total: ops.len(),
-            timed_out: true,
-        }),
-    }
-}
-
-/// `None` if linearizable; else the last operations of the shortest failing prefix.
-fn diagnose(ops: &[Op], initial: &Register) -> Option<Vec<Op>> {
-    if linearizable_until(ops, initial, u64::MAX) {
-        return None;
+    let mut budget = STEP_BUDGET;
+    let gave_up = || Violation {
+        window: ops.to_vec(),
+        total: ops.len(),
+        timed_out: true,
+    };
+    match linearizable_until(ops, initial, u64::MAX, &mut budget) {
+        None => return Err(gave_up()),
+        Some(true) => return Ok(()),
+        Some(false) => {}
     }
     let mut times: Vec<u64> = ops
         .iter()
@@ -330,30 +370,189 @@ fn diagnose(ops: &[Op], initial: &Register) -> Option<Vec<Op>> {
         .collect();
     times.sort_unstable();
     times.dedup();
-    // The property is monotone in the cut: find the first time at which it fails.
-    let (mut ok, mut bad) = (0usize, times.len() - 1);
-    if !linearizable_until(ops, initial, times[0]) {
-        bad = 0;
-    } else {
-        while bad - ok > 1 {
-            let mid = (ok + bad) / 2;
-            if linearizable_until(ops, initial, times[mid]) {
-                ok = mid;
-            } else {
-                bad = mid;
-            }
+    // Failing is monotone in the cut (a linearization of the whole history, cut at any time,
+    // linearizes what had happened by then): find the first time at which it fails.
+    let (mut lo, mut hi) = (0, times.len() - 1);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        match linearizable_until(ops, initial, times[mid], &mut budget) {
+            None => return Err(gave_up()),
+            Some(true) => lo = mid + 1,
+            Some(false) => hi = mid,
         }
     }
-    let cut = times[bad];
-    let mut window: Vec<Op> = ops.iter().filter(|op| op.invoked <= cut).copied().collect();
+    let cut = times[hi];
+    let mut window = as_of(ops, cut);
     window.sort_by_key(|op| op.invoked);
     let keep = window.len().saturating_sub(16);
-    Some(window.split_off(keep))
+    Err(Violation {
+        window: window.split_off(keep),
+        total: ops.len(),
+        timed_out: false,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+
+    /// stateright's verdict on the same history (no cache: small histories only).
+    fn stateright_verdict(ops: &[Op], initial: &Register) -> bool {
+        let mut events = Vec::new();
+        for (i, op) in ops.iter().enumerate() {
+            events.push((op.invoked, 0u8, i));
+            if let Some(r) = op.returned {
+                events.push((r, 1, i));
+            }
+        }
+        events.sort_unstable();
+        let mut tester = LinearizabilityTester::<usize, Register>::new(initial.clone());
+        // The tester allows one operation in flight per thread: a client continues under a
+        // fresh thread id after an unanswered one.
+        let mut thread_of = BTreeMap::new();
+        let mut next_thread = 0;
+        for (_, kind, i) in events {
+            let op = &ops[i];
+            let thread = *thread_of.entry((op.client, 0)).or_insert_with(|| {
+                next_thread += 1;
+                next_thread
+            });
+            if kind == 0 {
+                tester.on_invoke(thread, op.call).unwrap();
+                if op.returned.is_none() {
+                    next_thread += 1;
+                    thread_of.insert((op.client, 0), next_thread);
+                }
+            } else {
+                tester.on_return(thread, op.ret).unwrap();
+            }
+        }
+        tester.is_consistent()
+    }
+
+    /// [`check_linearizable`], asserting that stateright's tester agrees.
+    fn check(ops: &[Op], initial: &Register) -> Result<(), Violation> {
+        let ours = check_linearizable(ops, initial);
+        assert_eq!(
+            ours.is_ok(),
+            stateright_verdict(ops, initial),
+            "the search and stateright disagree on {ops:#?}"
+        );
+        ours
+    }
+
+    /// A random small history of a correct register, one answer changed in a third of them.
+    fn random_history(rng: &mut StdRng) -> Vec<Op> {
+        let mut planned = Vec::new();
+        for client in 0..3 {
+            let mut t = rng.gen_range(0..5);
+            for _ in 0..rng.gen_range(1..4) {
+                let invoked = t + rng.gen_range(0..4);
+                let point = invoked + rng.gen_range(0..8);
+                let returned = point + rng.gen_range(0..4);
+                t = returned + 1;
+                let value = rng.gen_range(1..1000);
+                let call = match rng.gen_range(0..4) {
+                    0 => Call::Set(value),
+                    1 => Call::Get,
+                    2 => Call::Cas {
+                        expected: rng.gen_range(1..6),
+                        value,
+                    },
+                    _ => Call::Delete,
+                };
+                planned.push((point, client, call, invoked, returned));
+            }
+        }
+        planned.sort_by_key(|p| p.0);
+        let (mut value, mut version, mut seq) = (None, 0, 0);
+        let mut ops: Vec<Op> = planned
+            .into_iter()
+            .map(|(_, client, call, invoked, returned)| {
+                let ret = match call {
+                    Call::Set(v) => {
+                        seq += 1;
+                        (value, version) = (Some(v), seq);
+                        Ret::Written(seq)
+                    }
+                    Call::Cas { expected, value: v } if value.is_some() && version == expected => {
+                        seq += 1;
+                        (value, version) = (Some(v), seq);
+                        Ret::Written(seq)
+                    }
+                    Call::Cas { .. } => Ret::Refused,
+                    Call::Get => value.map_or(Ret::Missing, |v| Ret::Found(v, version)),
+                    Call::Delete if value.is_some() => {
+                        seq += 1;
+                        value = None;
+                        Ret::Deleted
+                    }
+                    Call::Delete => Ret::Missing,
+                };
+                let lost = rng.gen_bool(0.15);
+                Op {
+                    client,
+                    call,
+                    ret: if lost { Ret::Unknown } else { ret },
+                    invoked,
+                    returned: (!lost).then_some(returned),
+                }
+            })
+            .collect();
+        if rng.gen_bool(0.35) {
+            let i = rng.gen_range(0..ops.len());
+            if ops[i].returned.is_some() {
+                ops[i].ret = match rng.gen_range(0..5) {
+                    0 => Ret::Written(rng.gen_range(1..6)),
+                    1 => Ret::Found(rng.gen_range(1..1000), rng.gen_range(1..6)),
+                    2 => Ret::Missing,
+                    3 => Ret::Deleted,
+                    _ => Ret::Refused,
+                };
+            }
+        }
+        ops
+    }
+
+    #[test]
+    fn the_search_agrees_with_stateright_on_random_small_histories() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut rejected = 0;
+        for _ in 0..3_000 {
+            let ops = random_history(&mut rng);
+            if check(&ops, &Register::default()).is_err() {
+                rejected += 1;
+            }
+        }
+        assert!(
+            (300..2_700).contains(&rejected),
+            "{rejected} of 3000 rejected: the generator does not exercise both verdicts"
+        );
+    }
+
+    #[test]
+    fn a_long_broken_history_is_rejected_quickly_with_its_failing_window() {
+        // 300 sequential writes and reads, then a read of the first value: a stale read.
+        let mut ops = Vec::new();
+        for i in 0..150u64 {
+            let t = i * 100;
+            ops.push(op(0, Call::Set(i + 1), Ret::Written(i + 1), t, t + 10));
+            ops.push(op(1, Call::Get, Ret::Found(i + 1, i + 1), t + 20, t + 30));
+        }
+        ops.push(op(2, Call::Get, Ret::Found(1, 1), 20_000, 20_010));
+        let violation = check_linearizable(&ops, &Register::default()).unwrap_err();
+        assert!(!violation.timed_out, "{violation}");
+        assert_eq!(
+            violation.window.last().unwrap().invoked,
+            20_000,
+            "{violation}"
+        );
+    }
 
     fn op(client: usize, call: Call, ret: Ret, invoked: u64, returned: u64) -> Op {
         Op {
@@ -404,7 +603,7 @@ mod tests {
             op(0, Call::Get, Ret::Missing, 100, 110),
             op(0, Call::Delete, Ret::Missing, 120, 130),
         ];
-        check_linearizable(&ops, &Register::default()).unwrap();
+        check(&ops, &Register::default()).unwrap();
     }
 
     #[test]
@@ -415,7 +614,7 @@ mod tests {
             op(1, Call::Set(2), Ret::Written(6), 10, 40),
             op(2, Call::Get, Ret::Found(1, 7), 60, 70),
         ];
-        check_linearizable(&ops, &Register::default()).unwrap();
+        check(&ops, &Register::default()).unwrap();
     }
 
     #[test]
@@ -426,7 +625,7 @@ mod tests {
             // Starts after the second write was acknowledged, yet sees the first.
             op(1, Call::Get, Ret::Found(1, 3), 40, 50),
         ];
-        let violation = check_linearizable(&ops, &Register::default()).unwrap_err();
+        let violation = check(&ops, &Register::default()).unwrap_err();
         assert!(!violation.timed_out);
         assert_eq!(
             violation.window.last().unwrap().call,
@@ -442,7 +641,7 @@ mod tests {
             op(0, Call::Set(1), Ret::Written(3), 0, 10),
             op(1, Call::Get, Ret::Missing, 20, 30),
         ];
-        check_linearizable(&ops, &Register::default()).unwrap_err();
+        check(&ops, &Register::default()).unwrap_err();
     }
 
     #[test]
@@ -451,10 +650,10 @@ mod tests {
             op(0, Call::Set(1), Ret::Written(9), 0, 10),
             op(0, Call::Set(2), Ret::Written(4), 20, 30),
         ];
-        check_linearizable(&ops, &Register::default()).unwrap_err();
+        check(&ops, &Register::default()).unwrap_err();
         // And a write after a restart must be above every version seen before it.
         let after_restart = [op(0, Call::Set(3), Ret::Written(4), 0, 10)];
-        check_linearizable(&after_restart, &Register::holding(None, 9)).unwrap_err();
+        check(&after_restart, &Register::holding(None, 9)).unwrap_err();
     }
 
     #[test]
@@ -463,7 +662,7 @@ mod tests {
             op(0, Call::Set(1), Ret::Written(3), 0, 10),
             op(1, Call::Get, Ret::Found(1, 8), 20, 30),
         ];
-        check_linearizable(&ops, &Register::default()).unwrap_err();
+        check(&ops, &Register::default()).unwrap_err();
     }
 
     #[test]
@@ -482,7 +681,7 @@ mod tests {
                 50,
             ),
         ];
-        check_linearizable(&ops, &Register::default()).unwrap_err();
+        check(&ops, &Register::default()).unwrap_err();
     }
 
     #[test]
@@ -492,7 +691,7 @@ mod tests {
             op(0, Call::Delete, Ret::Deleted, 20, 30),
             op(1, Call::Get, Ret::Found(1, 3), 40, 50),
         ];
-        check_linearizable(&ops, &Register::default()).unwrap_err();
+        check(&ops, &Register::default()).unwrap_err();
     }
 
     #[test]
@@ -503,26 +702,26 @@ mod tests {
             op(1, Call::Get, Ret::Found(1, 5), 20, 30),
             op(2, Call::Get, Ret::Found(1, 5), 40, 50),
         ];
-        check_linearizable(&seen, &Register::default()).unwrap();
+        check(&seen, &Register::default()).unwrap();
         // Never seen: fine too.
         let unseen = [
             lost(0, Call::Set(1), 0),
             op(1, Call::Get, Ret::Missing, 20, 30),
         ];
-        check_linearizable(&unseen, &Register::default()).unwrap();
+        check(&unseen, &Register::default()).unwrap();
         // But it cannot take effect before it was sent...
         let early = [
             op(1, Call::Get, Ret::Found(1, 5), 0, 10),
             lost(0, Call::Set(1), 20),
         ];
-        check_linearizable(&early, &Register::default()).unwrap_err();
+        check(&early, &Register::default()).unwrap_err();
         // ...nor disappear again once a read saw it.
         let flicker = [
             lost(0, Call::Set(1), 0),
             op(1, Call::Get, Ret::Found(1, 5), 20, 30),
             op(2, Call::Get, Ret::Missing, 40, 50),
         ];
-        check_linearizable(&flicker, &Register::default()).unwrap_err();
+        check(&flicker, &Register::default()).unwrap_err();
     }
 
     #[test]
@@ -532,6 +731,6 @@ mod tests {
             op(0, Call::Set(2), Ret::Written(8), 20, 30),
             op(1, Call::Get, Ret::Found(2, 8), 40, 50),
         ];
-        check_linearizable(&ops, &Register::default()).unwrap();
+        check(&ops, &Register::default()).unwrap();
     }
 }
