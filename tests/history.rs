@@ -115,7 +115,7 @@ fn assert_linearizable(label: &str, histories: &[Vec<Op>], initial: &[Register])
 
 /// Clients run against one server while every shard is failed and recovered over and over.
 fn history_across_failovers(ack: &str, extra: &[&str]) {
-    let rounds = if long() { 50 } else { 6 };
+    let rounds = if long() { 50 } else { 12 };
     let ops_per_client = 150;
     let mut args = vec!["--shards", "2", "--replicas", "2", "--ack", ack];
     args.extend_from_slice(extra);
@@ -259,7 +259,7 @@ fn acknowledged_writes_survive_kill_9_restarts_with_an_overflowing_log_queue() {
 }
 
 fn history_across_kill_9(name: &str, extra: &[&str]) {
-    let kills = if long() { 60 } else { 10 };
+    let kills = if long() { 200 } else { 40 };
     let per_epoch = 150;
     let dir = temp_dir(name);
     let dir_arg = dir.to_string_lossy().to_string();
@@ -289,7 +289,7 @@ fn history_across_kill_9(name: &str, extra: &[&str]) {
                     let (epoch, base) = {
                         let (lock, wake) = &*gate;
                         let mut g = lock.lock().unwrap();
-                        while !g.stop && !(g.open && g.budget[client] > 0) {
+                        while !g.stop && (!g.open || g.budget[client] == 0) {
                             g = wake.wait(g).unwrap();
                         }
                         if g.stop {

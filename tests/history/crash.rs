@@ -145,16 +145,26 @@ pub fn check_versions_rise(before: &[Op], after: &[Op]) -> Result<(), String> {
     let Some((highest, top)) = handed_out.max_by_key(|(_, v)| *v) else {
         return Ok(());
     };
-    match after
+    let Some(reused) = after
         .iter()
         .find(|op| matches!(op.ret, Ret::Written(v) if v <= top))
-    {
-        Some(reused) => Err(format!(
-            "version went back: {reused} after the restart, but {highest} had handed out \
-             version {top} before the crash"
-        )),
-        None => Ok(()),
-    }
+    else {
+        return Ok(());
+    };
+    // Say whether the crash lost an acknowledged write or one only a read had seen.
+    let source = match highest.ret {
+        Ret::Found(value, _) => before
+            .iter()
+            .find(|op| written(op) == Some(value) && op.returned.is_some())
+            .map_or("a write whose answer never came".to_string(), |w| {
+                format!("the write {w}")
+            }),
+        _ => "that write".to_string(),
+    };
+    Err(format!(
+        "version went back: {reused} after the restart, but {highest} had handed out version \
+         {top} before the crash (its value was stored by {source})"
+    ))
 }
 
 #[cfg(test)]
