@@ -247,26 +247,44 @@ fn probe(base: &str, clock: Clock, epoch: usize) -> Vec<crash::Probe> {
 
 #[test]
 fn acknowledged_writes_survive_kill_9_restarts_and_versions_never_go_back() {
-    history_across_kill_9("kill9", &[]);
+    history_across_kill_9("kill9", 40, &[], None);
 }
 
 /// A log queue of two writes: it overflows all the time, so the log holds acknowledgements
-/// and snapshots while writers keep coming.
+/// and snapshots while writers keep coming; slowed snapshots keep writes applied in memory
+/// but not yet on disk for longer, so reads see some of them before a kill.
 #[cfg(feature = "testing")]
 #[test]
 fn acknowledged_writes_survive_kill_9_restarts_with_an_overflowing_log_queue() {
-    history_across_kill_9("kill9-tiny-log", &["--fault-log-queue", "2"]);
+    history_across_kill_9(
+        "kill9-tiny-log",
+        120,
+        &["--fault-log-queue", "2"],
+        Some("/admin/faults?snapshot_delay_ms=20"),
+    );
 }
 
-fn history_across_kill_9(name: &str, extra: &[&str]) {
-    let kills = if long() { 200 } else { 40 };
+/// `kills` in CI (five times more with `LONG=1`); `faults`: an admin request sent to each
+/// server once it has started.
+fn history_across_kill_9(name: &str, kills: usize, extra: &[&str], faults: Option<&str>) {
+    let kills = if long() { 5 * kills } else { kills };
     let per_epoch = 150;
     let dir = temp_dir(name);
     let dir_arg = dir.to_string_lossy().to_string();
     let mut args = vec!["--data-dir", &dir_arg, "--fsync", "always", "--shards", "2"];
     args.extend_from_slice(extra);
     let clock = Clock::start();
-    let mut server = Server::start(&args);
+    let start = || {
+        let server = Server::start(&args);
+        if let Some(path) = faults {
+            assert!(
+                post(&common::client(), &server.url(path)),
+                "{path} was refused"
+            );
+        }
+        server
+    };
+    let mut server = start();
     let gate = Arc::new((
         Mutex::new(Gate {
             open: true,
@@ -319,7 +337,7 @@ fn history_across_kill_9(name: &str, extra: &[&str]) {
         kill_times.push(clock.now());
         drop(server); // SIGKILL, mid-load
         gate.0.lock().unwrap().open = false;
-        server = Server::start(&args);
+        server = start();
         probes.push(probe(&server.url(""), clock, epoch + 1));
         let (lock, wake) = &*gate;
         let mut g = lock.lock().unwrap();
