@@ -3,12 +3,15 @@
 //! key's recorded history is then checked.
 //!
 //! - Across failovers (`--replicas 2`, `--shards 2`, every shard failed and recovered over and
-//!   over, `ack=async` and `ack=all`) each key's history must be linearizable against a
-//!   register with versions (`history/model.rs`, with `stateright`'s tester).
-//! - Across kill -9 restarts with `--data-dir` and `--fsync always`, each run between two
-//!   kills must be linearizable from the state read back after the restart, and that state
-//!   must keep every acknowledged write not replaced later, bring back no deleted key, and
-//!   writes after the restart must get versions above all handed out before it
+//!   over, `ack=async` and `ack=all`; with `--features testing` also with replica queues of two
+//!   writes, so replicas go stale and re-sync throughout) each key's history must be
+//!   linearizable against a register with versions (`history/model.rs`: a `stateright`
+//!   `SequentialSpec` and a Wing & Gong search with a cache).
+//! - Across kill -9 restarts with `--data-dir` and `--fsync always` (with `--features testing`
+//!   also with a log queue of two writes and slowed snapshots), each run between two kills
+//!   must be linearizable from the state read back after the restart; that state must keep
+//!   every acknowledged write not replaced later and bring back no deleted key; and no version
+//!   handed out before a crash (acknowledged or only read) may be handed out again after it
 //!   (`history/crash.rs` says why this split rather than one history across the crash).
 //!
 //! Seeds are fixed; timing is not, so each run explores a different interleaving. `LONG=1`
@@ -103,7 +106,7 @@ fn post(http: &reqwest::blocking::Client, url: &str) -> bool {
     http.post(url).send().is_ok_and(|r| r.status().is_success())
 }
 
-/// Checks each key's history for linearizability from the empty state; panics with the
+/// Checks each key's history for linearizability from its initial state; panics with the
 /// shortest failing prefix of the first key that fails.
 fn assert_linearizable(label: &str, histories: &[Vec<Op>], initial: &[Register]) {
     for (key, ops) in histories.iter().enumerate() {
