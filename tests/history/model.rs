@@ -418,7 +418,7 @@ mod tests {
         let mut next_thread = 0;
         for (_, kind, i) in events {
             let op = &ops[i];
-            let thread = *thread_of.entry((op.client, 0)).or_insert_with(|| {
+            let thread = *thread_of.entry(op.client).or_insert_with(|| {
                 next_thread += 1;
                 next_thread
             });
@@ -426,7 +426,7 @@ mod tests {
                 tester.on_invoke(thread, op.call).unwrap();
                 if op.returned.is_none() {
                     next_thread += 1;
-                    thread_of.insert((op.client, 0), next_thread);
+                    thread_of.insert(op.client, next_thread);
                 }
             } else {
                 tester.on_return(thread, op.ret).unwrap();
