@@ -276,7 +276,7 @@ fn acknowledged_writes_survive_kill_9_restarts_with_an_overflowing_log_queue() {
         "kill9-tiny-log",
         120,
         &["--fault-log-queue", "2"],
-        Some("/admin/faults?snapshot_delay_ms=20"),
+        Some("/admin/faults?snapshot_delay_ms=100"),
     );
 }
 
