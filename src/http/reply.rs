@@ -221,6 +221,9 @@ impl ApiError {
                 StoreError::ValueTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 StoreError::MemoryFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
                 StoreError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
+                StoreError::LogUnavailable { .. } | StoreError::ShuttingDown => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
             },
             ApiError::BodyTooLarge { .. }
             | ApiError::BatchTooLarge { .. }
@@ -230,9 +233,7 @@ impl ApiError {
             ApiError::NotFound | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
-            ApiError::AckTimeout { .. }
-            | ApiError::NotDurable { .. }
-            | ApiError::Store(StoreError::LogUnavailable { .. } | StoreError::ShuttingDown) => {
+            ApiError::AckTimeout { .. } | ApiError::NotDurable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::NoPersistence => StatusCode::CONFLICT,

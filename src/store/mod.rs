@@ -758,6 +758,11 @@ impl<S: Shard> ShardedStore<S> {
                 current: Some(version),
             });
         }
+        // A delete is a write: refused while the log is failed or the server shuts down.
+        #[cfg(not(shardkv_loom))]
+        if let Some(log) = self.log.get() {
+            log.admit(*seq + 1)?;
+        }
         let Some(old) = slot.primary_map().remove(key) else {
             return Ok(None);
         };
