@@ -11,7 +11,7 @@
 //! - [`expiry`]: the thread and timing wheel that remove expired keys (the thread also
 //!   completes the lock-free shards' table resizes).
 //! - [`replication`]: every write, in sequence order, to the replica copies' apply threads;
-//!   `ack=all`, failover and recovery.
+//!   `ack=all`, failover, and re-syncs that copy a shard without holding its writers.
 //! - [`persistence`]: the append-only log, snapshots and start-up recovery (`--data-dir`).
 //! - `server` and `config` (feature `server`): start-up, the CLI, and shutdown.
 //! - [`sync`]: std or loom primitives; the only module that knows about loom.
