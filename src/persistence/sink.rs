@@ -98,15 +98,7 @@ impl LogSink {
     /// Inside the writer section, before a write takes `version`: refuses it while the log is
     /// failed, while the server shuts down, or when `version` is past the lease on disk.
     pub fn admit(&self, version: u64) -> Result<(), StoreError> {
-        match self.state.load(Ordering::Acquire) {
-            HEALTHY => {}
-            SHUTTING_DOWN => return Err(StoreError::ShuttingDown),
-            _ => {
-                return Err(StoreError::LogUnavailable {
-                    reason: lock(&self.reason).clone(),
-                })
-            }
-        }
+        self.check_writable()?;
         let limit = self.lease_limit.load(Ordering::Relaxed);
         if version > limit.saturating_sub(self.lease_size / 2)
             && !self.lease_wanted.load(Ordering::Relaxed)
@@ -123,6 +115,18 @@ impl LogSink {
             });
         }
         Ok(())
+    }
+
+    /// Inside the writer section of a write that hands out no version (a delete): refuses it
+    /// while the log is failed or the server shuts down.
+    pub fn check_writable(&self) -> Result<(), StoreError> {
+        match self.state.load(Ordering::Acquire) {
+            HEALTHY => Ok(()),
+            SHUTTING_DOWN => Err(StoreError::ShuttingDown),
+            _ => Err(StoreError::LogUnavailable {
+                reason: lock(&self.reason).clone(),
+            }),
+        }
     }
 
     /// Queues one write (inside the writer section). Never waits.

@@ -321,6 +321,11 @@ impl<S: Shard> Writer<S> {
             };
             taken += 1;
             let shard = record.shard as usize;
+            if record.seq <= self.publisher.covered(shard) {
+                // Already in a snapshot on disk. Appending it to a log of a later generation
+                // would replay it over that snapshot (as older data) after a crash.
+                continue;
+            }
             if self.file.is_none() {
                 // No file to append to: a snapshot after the new log will cover it.
                 self.publisher
