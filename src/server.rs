@@ -29,7 +29,6 @@ pub fn run(config: Config) -> std::io::Result<()> {
 
 fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
     // The rest from the defaults, so a new store setting needs no edit here.
-    #[allow(clippy::needless_update)]
     let store_config = StoreConfig {
         shards: config
             .shards

@@ -758,10 +758,11 @@ impl<S: Shard> ShardedStore<S> {
                 current: Some(version),
             });
         }
-        // A delete is a write: refused while the log is failed or the server shuts down.
+        // A delete is a write: refused while the log is failed or the server shuts down. It
+        // hands out no version (no ETag), so the version lease does not apply to it.
         #[cfg(not(shardkv_loom))]
         if let Some(log) = self.log.get() {
-            log.admit(*seq + 1)?;
+            log.check_writable()?;
         }
         let Some(old) = slot.primary_map().remove(key) else {
             return Ok(None);
