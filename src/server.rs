@@ -28,7 +28,6 @@ pub fn run(config: Config) -> std::io::Result<()> {
 }
 
 fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
-    // The rest from the defaults, so a new store setting needs no edit here.
     let store_config = StoreConfig {
         shards: config
             .shards

@@ -710,3 +710,51 @@ fn kill_9_with_everysec_or_no_keeps_writes_older_than_about_a_second() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// A batch the log can admit only in part (here: a version lease of 16 and batches of 40 on one
+/// shard) is refused whole, never written half-way; batches that fit go through.
+#[test]
+fn an_mset_the_log_cannot_admit_whole_writes_nothing() {
+    let dir = temp_dir("mset-admit");
+    let dir_arg = dir.to_string_lossy().to_string();
+    let server = Server::start(&[
+        "--data-dir",
+        &dir_arg,
+        "--shards",
+        "1",
+        "--fault-version-lease",
+        "16",
+    ]);
+    let c = client();
+    let mset = |prefix: &str, n: usize| {
+        let items: Vec<_> = (0..n)
+            .map(|i| serde_json::json!({"key": format!("{prefix}{i}"), "value": "v"}))
+            .collect();
+        c.post(server.url("/v1/mset"))
+            .json(&serde_json::json!({ "items": items }))
+            .send()
+            .unwrap()
+            .status()
+    };
+    let mut small_ok = 0;
+    for round in 0..20 {
+        let status = mset(&format!("big{round}-"), 40);
+        let written = (0..40)
+            .filter(|i| get(&c, &server, &format!("big{round}-{i}")).is_some())
+            .count();
+        match status {
+            StatusCode::OK => assert_eq!(written, 40),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(written, 0, "a refused batch wrote {written} of 40 items")
+            }
+            other => panic!("mset answered {other}"),
+        }
+        if mset(&format!("small{round}-"), 4) == StatusCode::OK {
+            small_ok += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(small_ok > 0, "no batch within the lease was ever admitted");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -638,9 +638,11 @@ impl<S: Shard> ShardedStore<S> {
     /// Stores every `(key, value, ttl)` of a batch, or none of them: every item is validated
     /// and the memory limit is checked once, for the whole batch, before the first write; the
     /// writes then go through without checking memory again (as Redis checks `maxmemory` once
-    /// per command), so other writers cannot make the batch stop half-way. Returns each item's
-    /// new version, in order. Items are written one by one: a reader may see some of them
-    /// before the others.
+    /// per command), so other writers cannot make the batch stop half-way. The writer sections
+    /// of every shard the batch touches are held for the whole batch, and the log admits the
+    /// batch once, so a log failure or shutdown cannot split it either. Returns each item's
+    /// new version, in order. Readers are not held: a reader may see some items before the
+    /// others.
     pub fn set_all<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         &self,
         items: &[(K, V, Option<Duration>)],
@@ -656,15 +658,33 @@ impl<S: Shard> ShardedStore<S> {
             data_bytes = data_bytes.saturating_add((key.len() + value.len()) as u64);
         }
         self.check_memory(data_bytes, items.len() as u64)?;
+        // Every shard the batch writes to, with how many versions it takes there.
+        let mut per_shard = std::collections::BTreeMap::<usize, u64>::new();
+        for (key, _, _) in items {
+            *per_shard.entry(self.shard_of(key.as_ref())).or_default() += 1;
+        }
+        // Hold those shards' writer sections for the whole batch, taken in ascending order (the
+        // only place that holds two: no deadlock), and ask the log once per shard, so it
+        // cannot refuse half-way through either.
+        let mut sections = std::collections::BTreeMap::new();
+        for (&shard, &count) in &per_shard {
+            let seq = lock(&self.slots[shard].writer);
+            #[cfg(not(shardkv_loom))]
+            if let Some(log) = self.log.get() {
+                log.admit(*seq + count)?;
+            }
+            #[cfg(shardkv_loom)]
+            let _ = count;
+            sections.insert(shard, seq);
+        }
         items
             .iter()
             .map(|(key, value, ttl)| {
                 let deadline = ttl.map_or(NEVER, |ttl| self.clock.deadline_after(ttl));
-                self.write(
-                    Record::new(key.as_ref(), value.as_ref()),
-                    deadline,
-                    Condition::Always,
-                )
+                let record = Record::new(key.as_ref(), value.as_ref());
+                let shard = self.shard_of(record.key());
+                let seq = sections.get_mut(&shard).expect("locked above");
+                self.write_in_section(seq, shard, record, deadline, Condition::Always)
             })
             .collect()
     }
@@ -676,21 +696,33 @@ impl<S: Shard> ShardedStore<S> {
         deadline: Tick,
         condition: Condition,
     ) -> Result<u64, StoreError> {
+        let shard = self.shard_of(record.key());
+        let mut seq = lock(&self.slots[shard].writer);
+        #[cfg(not(shardkv_loom))]
+        if let Some(log) = self.log.get() {
+            // Inside the section: a write admitted here is queued before any shutdown drain.
+            log.admit(*seq + 1)?;
+        }
+        self.write_in_section(&mut seq, shard, record, deadline, condition)
+    }
+
+    /// A set inside `shard`'s writer section (`seq` is the section's sequence number), already
+    /// admitted by the log.
+    fn write_in_section(
+        &self,
+        seq: &mut u64,
+        shard: usize,
+        record: Record,
+        deadline: Tick,
+        condition: Condition,
+    ) -> Result<u64, StoreError> {
         let key = record.key();
         let value_len = record.value_len();
-        let shard = self.shard_of(key);
         let slot = &self.slots[shard];
-
-        let mut seq = lock(&slot.writer);
         // Read inside the section: a `now` read before waiting for the lock could judge a key
         // live that expired while this writer waited.
         let now = self.clock.now();
         let version = *seq + 1;
-        // Inside the section: a write admitted here is queued before any shutdown drain.
-        #[cfg(not(shardkv_loom))]
-        if let Some(log) = self.log.get() {
-            log.admit(version)?;
-        }
         // One lookup: the condition is checked, and the pending timer inherited, on the entry
         // the map hands to `compute` (stable: writers of this shard are serialised here).
         let old = slot.primary_map().try_upsert(record.clone(), |current| {
@@ -719,7 +751,6 @@ impl<S: Shard> ShardedStore<S> {
             record: record.clone(),
             deadline,
         });
-        drop(seq);
         Ok(version)
     }
 
