@@ -8,13 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::{client, Server};
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("shardkv-bg-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Writes `n` keys `k0..` with 100-byte values through `/v1/mset`.
 fn preload(server: &Server, n: usize) {
     let http = client();
@@ -76,7 +69,7 @@ fn put_and_get(server: &Server, key: &str, value: &str) {
 
 #[test]
 fn a_write_completes_while_a_snapshot_copy_of_its_shard_is_paused() {
-    let dir = temp_dir("snapshot");
+    let dir = common::temp_dir("snapshot");
     let args = [
         "--shards",
         "1",
@@ -160,7 +153,7 @@ fn failover_of_an_idle_shard_right_after_a_restart_answers() {
     // After a restart every shard's sequence starts above the versions on disk; a replica that
     // has not seen a write since must count as caught up, or failing over an idle shard waits
     // for a write that never comes and times out.
-    let dir = temp_dir("failover-restart");
+    let dir = common::temp_dir("failover-restart");
     let args = [
         "--shards",
         "4",

@@ -7,21 +7,11 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{client, Server};
 use reqwest::StatusCode;
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "shardkv-durability-faults-{name}-{}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
 
 fn faults(server: &Server, query: &str) {
     let r = client()
@@ -90,7 +80,7 @@ struct KeyHistory {
 
 #[test]
 fn kill_9_under_overflow_with_fsync_always_loses_no_acknowledged_write_or_delete() {
-    let dir = temp_dir("always");
+    let dir = common::temp_dir("always");
     let dir_arg = dir.to_string_lossy().to_string();
     let args = [
         "--data-dir",
@@ -218,7 +208,7 @@ fn kill_9_under_overflow_with_fsync_always_loses_no_acknowledged_write_or_delete
 /// the dropped records is on disk, so a kill -9 right after the acknowledgement loses none of it.
 #[test]
 fn kill_9_right_after_a_batch_that_overflowed_during_a_snapshot_is_acknowledged_loses_none_of_it() {
-    let dir = temp_dir("overflow-during-snapshot");
+    let dir = common::temp_dir("overflow-during-snapshot");
     let dir_arg = dir.to_string_lossy().to_string();
     let args = [
         "--data-dir",
@@ -285,7 +275,7 @@ fn kill_9_right_after_a_batch_that_overflowed_during_a_snapshot_is_acknowledged_
 
 #[test]
 fn versions_acknowledged_before_a_kill_9_with_everysec_never_match_again() {
-    let dir = temp_dir("everysec");
+    let dir = common::temp_dir("everysec");
     let dir_arg = dir.to_string_lossy().to_string();
     let args = [
         "--data-dir",
@@ -398,7 +388,7 @@ fn versions_acknowledged_before_a_kill_9_with_everysec_never_match_again() {
 
 #[test]
 fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers() {
-    let dir = temp_dir("enospc");
+    let dir = common::temp_dir("enospc");
     let dir_arg = dir.to_string_lossy().to_string();
     let args = [
         "--data-dir",
@@ -503,7 +493,7 @@ fn a_full_disk_refuses_writes_clearly_keeps_reads_and_recovers() {
 
 #[test]
 fn a_write_waiting_on_a_failed_fsync_is_not_acknowledged() {
-    let dir = temp_dir("fsync-eio");
+    let dir = common::temp_dir("fsync-eio");
     let dir_arg = dir.to_string_lossy().to_string();
     let server = Server::start(&["--data-dir", &dir_arg, "--fsync", "always", "--shards", "2"]);
     let c = client();
@@ -534,7 +524,7 @@ fn a_write_waiting_on_a_failed_fsync_is_not_acknowledged() {
 
 #[test]
 fn a_failing_snapshot_is_retried_with_backoff_and_succeeds_once_the_fault_is_gone() {
-    let dir = temp_dir("snapshot-eio");
+    let dir = common::temp_dir("snapshot-eio");
     let dir_arg = dir.to_string_lossy().to_string();
     let server = Server::start(&[
         "--data-dir",
@@ -600,7 +590,7 @@ fn writes_racing_shutdown_are_either_logged_or_refused() {
     use shardkv::persistence::{FsyncMode, LogThread};
     use shardkv::store::{Condition, LockFreeShard, ShardedStore, StoreConfig, StoreError};
 
-    let dir = temp_dir("shutdown");
+    let dir = common::temp_dir("shutdown");
     std::fs::create_dir_all(&dir).unwrap();
     let open = || {
         let store: Arc<ShardedStore<LockFreeShard>> =
@@ -661,7 +651,7 @@ fn writes_racing_shutdown_are_either_logged_or_refused() {
 #[test]
 fn kill_9_with_everysec_or_no_keeps_writes_older_than_about_a_second() {
     for mode in ["everysec", "no"] {
-        let dir = temp_dir(&format!("loss-bound-{mode}"));
+        let dir = common::temp_dir(&format!("loss-bound-{mode}"));
         let dir_arg = dir.to_string_lossy().to_string();
         let args = ["--data-dir", &dir_arg, "--fsync", mode];
         let c = client();
@@ -715,7 +705,7 @@ fn kill_9_with_everysec_or_no_keeps_writes_older_than_about_a_second() {
 /// shard) is refused whole, never written half-way; batches that fit go through.
 #[test]
 fn an_mset_the_log_cannot_admit_whole_writes_nothing() {
-    let dir = temp_dir("mset-admit");
+    let dir = common::temp_dir("mset-admit");
     let dir_arg = dir.to_string_lossy().to_string();
     let server = Server::start(&[
         "--data-dir",

@@ -25,7 +25,6 @@ mod model;
 #[path = "history/recorder.rs"]
 mod recorder;
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
@@ -240,13 +239,6 @@ struct Gate {
     budget: [usize; CLIENTS],
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shardkv-history-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// Reads every key back from a freshly restarted server, before any client may send.
 fn probe(base: &str, clock: Clock, epoch: usize) -> Vec<crash::Probe> {
     let recorder = Recorder::new(usize::MAX, clock, None, Duration::from_secs(10));
@@ -285,7 +277,7 @@ fn acknowledged_writes_survive_kill_9_restarts_with_an_overflowing_log_queue() {
 fn history_across_kill_9(name: &str, kills: usize, extra: &[&str], faults: Option<&str>) {
     let kills = if long() { 5 * kills } else { kills };
     let per_epoch = 150;
-    let dir = temp_dir(name);
+    let dir = common::temp_dir(name);
     let dir_arg = dir.to_string_lossy().to_string();
     let mut args = vec!["--data-dir", &dir_arg, "--fsync", "always", "--shards", "2"];
     args.extend_from_slice(extra);

@@ -15,13 +15,6 @@ use shardkv::persistence::recovery::recover;
 use shardkv::persistence::{FsyncMode, LogThread, PersistenceError};
 use shardkv::store::{Condition, LockFreeShard, ShardedStore, StoreConfig};
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shardkv-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn new_store() -> Arc<ShardedStore<LockFreeShard>> {
     Arc::new(ShardedStore::new(StoreConfig::default(), Clock::coarse()))
 }
@@ -77,7 +70,7 @@ fn record_offsets(path: &Path) -> (Vec<u8>, Vec<usize>) {
 
 #[test]
 fn restart_restores_values_ttls_and_deletes() {
-    let dir = temp_dir("restart");
+    let dir = common::temp_dir("restart");
     {
         let (store, _log) = open(&dir, FsyncMode::Always);
         set(&store, "plain", "1", None);
@@ -105,7 +98,7 @@ fn restart_restores_values_ttls_and_deletes() {
 
 #[test]
 fn a_torn_last_record_is_dropped_at_every_cut_and_only_it_is_lost() {
-    let dir = temp_dir("torn");
+    let dir = common::temp_dir("torn");
     {
         let (store, log) = open(&dir, FsyncMode::Always);
         // Wait for the start-up snapshot so the records below all land in one log.
@@ -130,7 +123,7 @@ fn a_torn_last_record_is_dropped_at_every_cut_and_only_it_is_lost() {
     assert_eq!(offsets.len(), 5);
     let last = *offsets.last().unwrap();
     for cut in last..bytes.len() {
-        let copy = temp_dir("torn-copy");
+        let copy = common::temp_dir("torn-copy");
         std::fs::copy(
             dir.join(snapshot_name(&dir)),
             copy.join(snapshot_name(&dir)),
@@ -150,7 +143,7 @@ fn a_torn_last_record_is_dropped_at_every_cut_and_only_it_is_lost() {
         }
     }
     // A zero-filled tail (the file grew but the data never landed) is torn too.
-    let copy = temp_dir("torn-zero");
+    let copy = common::temp_dir("torn-zero");
     std::fs::copy(
         dir.join(snapshot_name(&dir)),
         copy.join(snapshot_name(&dir)),
@@ -164,7 +157,7 @@ fn a_torn_last_record_is_dropped_at_every_cut_and_only_it_is_lost() {
     assert_eq!(store.len(), 5);
 
     // A flipped byte in a middle record, followed by valid records: corruption, named.
-    let copy = temp_dir("corrupt");
+    let copy = common::temp_dir("corrupt");
     std::fs::copy(
         dir.join(snapshot_name(&dir)),
         copy.join(snapshot_name(&dir)),
@@ -203,7 +196,7 @@ fn snapshot_name(dir: &Path) -> PathBuf {
 
 #[test]
 fn snapshots_under_concurrent_writes_lose_and_duplicate_nothing() {
-    let dir = temp_dir("snapshot");
+    let dir = common::temp_dir("snapshot");
     let expected;
     {
         let (store, log) = open(&dir, FsyncMode::No);
@@ -257,7 +250,7 @@ fn snapshots_under_concurrent_writes_lose_and_duplicate_nothing() {
 
 #[test]
 fn acknowledged_writes_survive_kill_9_with_fsync_always() {
-    let dir = temp_dir("kill9");
+    let dir = common::temp_dir("kill9");
     let dir_arg = dir.to_string_lossy().to_string();
     let acked = Arc::new(std::sync::Mutex::new(Vec::new()));
     {

@@ -3,6 +3,8 @@
 //! still stops start-up), and a torn last record is torn whatever its value holds, even bytes
 //! that are themselves encoded records.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,13 +17,6 @@ use shardkv::persistence::format::{
 use shardkv::persistence::recovery::recover;
 use shardkv::persistence::{FsyncMode, LogThread, PersistenceError};
 use shardkv::store::{Condition, LockFreeShard, ShardedStore, StoreConfig};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("shardkv-recovery-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn new_store() -> Arc<ShardedStore<LockFreeShard>> {
     Arc::new(ShardedStore::new(StoreConfig::default(), Clock::coarse()))
@@ -90,7 +85,7 @@ fn a_log_whose_header_was_torn_is_dropped_and_deleted_wherever_it_is() {
         // First run: log 1 holds writes; the crash came while log 2 was being created.
         // Second run (started at generation 3): more writes in log 3, then a crash before its
         // start-up snapshot replaced the older generations. A torn log 4 on top of that.
-        let dir = temp_dir("torn-header");
+        let dir = common::temp_dir("torn-header");
         write_log(
             &dir,
             1,
@@ -182,7 +177,7 @@ fn a_whole_log_header_of_another_kind_or_version_still_stops_start_up() {
     ];
     for (name, header) in cases {
         for newest in [true, false] {
-            let dir = temp_dir("foreign-header");
+            let dir = common::temp_dir("foreign-header");
             write_log(&dir, 1, 1, &[("a", Some("1"))]);
             std::fs::write(log_path(&dir, 2), &header).unwrap();
             if !newest {
@@ -207,7 +202,7 @@ fn a_whole_log_header_of_another_kind_or_version_still_stops_start_up() {
 
 #[test]
 fn a_torn_last_record_whose_value_is_an_encoded_record_is_dropped_at_every_cut() {
-    let dir = temp_dir("record-in-value");
+    let dir = common::temp_dir("record-in-value");
     // A value that is itself a whole encoded record (of another key), then a little more.
     let mut value = Vec::new();
     encode_record(
@@ -278,7 +273,7 @@ fn a_torn_last_record_whose_value_is_an_encoded_record_is_dropped_at_every_cut()
         + last;
 
     let copy_with_log = |log: &[u8]| {
-        let copy = temp_dir("record-in-value-copy");
+        let copy = common::temp_dir("record-in-value-copy");
         std::fs::copy(dir.join(snapshot_name), copy.join(snapshot_name)).unwrap();
         std::fs::write(copy.join(log_name), log).unwrap();
         copy

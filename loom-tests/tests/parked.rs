@@ -7,6 +7,8 @@
 
 #![cfg(shardkv_loom)]
 
+mod common;
+
 use std::time::Duration;
 
 use shardkv::sync::{Arc, BoundedQueue, ParkedConsumer};
@@ -49,21 +51,7 @@ fn a_wake_up_is_never_lost() {
 /// process, so the broken model runs in a child process whose failure is asserted.
 #[test]
 fn parked_model_fails_when_the_look_precedes_the_announcement() {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "broken_look_first",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success() && stderr.contains("deadlock"),
-        "loom found no lost wake-up with the look first: the model is too weak\n{stderr}"
-    );
+    common::assert_child_fails("broken_look_first", "deadlock");
 }
 
 /// The broken variant itself (run by the test above, in a child process).

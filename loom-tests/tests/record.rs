@@ -9,6 +9,8 @@
 
 #![cfg(shardkv_loom)]
 
+mod common;
+
 use shardkv::clock::Clock;
 use shardkv::store::{Condition, Record, RwLockShard, ShardedStore, StoreConfig};
 use shardkv::sync::Arc;
@@ -27,21 +29,7 @@ fn last_handle_frees_once_whatever_the_order() {
 /// process (and loom's report can end in an abort during clean-up).
 #[test]
 fn record_model_fails_with_a_relaxed_decrement() {
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "broken_relaxed_decrement",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !output.status.success() && stderr.contains("Causality violation"),
-        "loom found no unordered free with a relaxed decrement: the model is too weak\n{stderr}"
-    );
+    common::assert_child_fails("broken_relaxed_decrement", "Causality violation");
 }
 
 /// The broken variant itself (run by the test above, in a child process).

@@ -8,23 +8,14 @@
 
 #![cfg(shardkv_loom)]
 
+mod common;
+
 use bytes::Bytes;
-use shardkv::clock::Clock;
-use shardkv::store::{Condition, RwLockShard, ShardedStore, StoreConfig};
+use shardkv::store::{Condition, RwLockShard, ShardedStore};
 use shardkv::sync::{Arc, AtomicBool, Ordering};
 
 fn store(replicas: usize) -> Arc<ShardedStore<RwLockShard>> {
-    let (clock, _hand) = Clock::manual(0);
-    Arc::new(ShardedStore::new(
-        StoreConfig {
-            shards: 1,
-            replicas,
-            replica_queue_capacity: 8,
-            timer_queue_capacity: 4,
-            ..StoreConfig::default()
-        },
-        clock,
-    ))
+    common::replicated_store(replicas, 8)
 }
 
 fn set(store: &ShardedStore<RwLockShard>, value: &'static str) -> u64 {

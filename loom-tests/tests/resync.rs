@@ -7,24 +7,15 @@
 
 #![cfg(shardkv_loom)]
 
+mod common;
+
 use bytes::Bytes;
-use shardkv::clock::Clock;
 use shardkv::replication::{BrokenStep, Health};
-use shardkv::store::{Condition, RwLockShard, ShardedStore, StoreConfig};
+use shardkv::store::{Condition, RwLockShard, ShardedStore};
 use shardkv::sync::Arc;
 
 fn store(queue: usize) -> Arc<ShardedStore<RwLockShard>> {
-    let (clock, _hand) = Clock::manual(0);
-    Arc::new(ShardedStore::new(
-        StoreConfig {
-            shards: 1,
-            replicas: 1,
-            replica_queue_capacity: queue,
-            timer_queue_capacity: 4,
-            ..StoreConfig::default()
-        },
-        clock,
-    ))
+    common::replicated_store(1, queue)
 }
 
 fn set(store: &ShardedStore<RwLockShard>, value: &'static str) -> u64 {

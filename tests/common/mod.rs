@@ -94,3 +94,12 @@ pub fn client() -> reqwest::blocking::Client {
         .build()
         .unwrap()
 }
+
+/// A fresh, empty directory `shardkv-<name>-<pid>` under the system's temp dir (a test binary's
+/// pid keeps parallel test binaries apart; names keep one binary's tests apart).
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("shardkv-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,45 @@
+//! What the loom model files share: a small replicated store on loom's primitives, and running a
+//! model's broken variant in a child process.
+
+#![allow(dead_code)]
+
+use shardkv::clock::Clock;
+use shardkv::store::{RwLockShard, ShardedStore, StoreConfig};
+use shardkv::sync::Arc;
+
+/// One shard with `replicas` replicas whose queues hold `queue` records; a manual clock.
+pub fn replicated_store(replicas: usize, queue: usize) -> Arc<ShardedStore<RwLockShard>> {
+    let (clock, _hand) = Clock::manual(0);
+    Arc::new(ShardedStore::new(
+        StoreConfig {
+            shards: 1,
+            replicas,
+            replica_queue_capacity: queue,
+            timer_queue_capacity: 4,
+            ..StoreConfig::default()
+        },
+        clock,
+    ))
+}
+
+/// Runs the ignored test `name` of this test binary alone, in a child process, and asserts it
+/// fails with `reason` in its output. For broken variants whose failure loom reports by
+/// panicking with threads still blocked (its clean-up then aborts the process), or that flip a
+/// process-wide switch.
+pub fn assert_child_fails(name: &str, reason: &str) {
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            name,
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains(reason),
+        "loom found no failure ({reason}) in the broken variant {name}: the model is too weak\n{stderr}"
+    );
+}
