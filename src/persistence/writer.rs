@@ -391,12 +391,8 @@ impl<S: Shard> Writer<S> {
         if self.snapshot.is_some() || !self.log_retry.due() {
             return;
         }
-        match create_log(&self.dir, self.gen + 1, self.shards) {
-            Ok(file) => {
-                self.gen += 1;
-                self.file = Some(file);
-                self.log_bytes = 0;
-                self.sink.generation.store(self.gen, Ordering::Relaxed);
+        match self.open_next_log() {
+            Ok(()) => {
                 self.failed_since = Some(Some(self.gen));
                 self.log_retry.succeeded();
                 tracing::info!(
@@ -472,6 +468,16 @@ impl<S: Shard> Writer<S> {
         self.sink.wake_waiters();
     }
 
+    /// Creates the next generation's log and makes it the current one.
+    fn open_next_log(&mut self) -> Result<(), PersistenceError> {
+        let file = create_log(&self.dir, self.gen + 1, self.shards)?;
+        self.gen += 1;
+        self.file = Some(file);
+        self.log_bytes = 0;
+        self.sink.generation.store(self.gen, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Ends the current log and starts the next generation's. If the new log cannot be
     /// created, the current one (healthy) stays, and the snapshot goes on its generation.
     fn rotate(&mut self) {
@@ -479,13 +485,8 @@ impl<S: Shard> Writer<S> {
         if self.file.is_none() {
             return;
         }
-        match create_log(&self.dir, self.gen + 1, self.shards) {
-            Ok(file) => {
-                self.gen += 1;
-                self.file = Some(file);
-                self.log_bytes = 0;
-                self.sink.generation.store(self.gen, Ordering::Relaxed);
-            }
+        match self.open_next_log() {
+            Ok(()) => {}
             Err(err) => {
                 self.sink.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(%err, "cannot start a new log generation; the snapshot uses the current one");
