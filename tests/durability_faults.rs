@@ -2,8 +2,6 @@
 //! across a crash with `everysec`, a full disk, a failing fsync and a failing snapshot, all
 //! injected through the fault layer (feature `testing`).
 
-#![cfg(feature = "testing")]
-
 mod common;
 
 use std::collections::{HashMap, HashSet};

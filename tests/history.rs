@@ -217,13 +217,11 @@ fn history_is_linearizable_across_failovers_with_ack_all() {
 }
 
 /// Replica queues of one write: replicas go stale and re-sync all through the run.
-#[cfg(feature = "testing")]
 #[test]
 fn history_is_linearizable_across_failovers_and_resyncs_with_ack_async() {
     history_across_failovers("async", &["--fault-replica-queue", "1"]);
 }
 
-#[cfg(feature = "testing")]
 #[test]
 fn history_is_linearizable_across_failovers_and_resyncs_with_ack_all() {
     history_across_failovers("all", &["--fault-replica-queue", "1"]);
@@ -261,7 +259,6 @@ fn acknowledged_writes_survive_kill_9_restarts_and_versions_never_go_back() {
 /// A log queue of two writes: it overflows all the time, so the log holds acknowledgements
 /// and snapshots while writers keep coming; slowed snapshots keep writes applied in memory
 /// but not yet on disk for longer, so reads see some of them before a kill.
-#[cfg(feature = "testing")]
 #[test]
 fn acknowledged_writes_survive_kill_9_restarts_with_an_overflowing_log_queue() {
     history_across_kill_9(

@@ -19,6 +19,12 @@ pub struct Server {
 impl Server {
     /// Starts `shardkv --listen 127.0.0.1:0 <args>` and waits for its "listening" line.
     pub fn start(args: &[&str]) -> Server {
+        // The fault layer's knobs exist only in a build with the `testing` feature: say so
+        // rather than let the binary refuse an unknown flag, and never skip the test.
+        assert!(
+            cfg!(feature = "testing") || !args.iter().any(|a| a.starts_with("--fault-")),
+            "this test injects faults: run it with --features testing (bash scripts/test-all.sh does)"
+        );
         let mut child = Command::new(env!("CARGO_BIN_EXE_shardkv"))
             .args(["--listen", "127.0.0.1:0", "--log", "info"])
             .args(args)
