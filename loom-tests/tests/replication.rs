@@ -10,23 +10,13 @@
 
 mod common;
 
-use bytes::Bytes;
-use shardkv::store::{Condition, RwLockShard, ShardedStore};
+use common::set;
+
+use shardkv::store::{RwLockShard, ShardedStore};
 use shardkv::sync::{Arc, AtomicBool, Ordering};
 
 fn store(replicas: usize) -> Arc<ShardedStore<RwLockShard>> {
     common::replicated_store(replicas, 8)
-}
-
-fn set(store: &ShardedStore<RwLockShard>, value: &'static str) -> u64 {
-    store
-        .set(
-            b"k",
-            Bytes::from_static(value.as_bytes()),
-            None,
-            Condition::Always,
-        )
-        .unwrap()
 }
 
 /// Model 1: two writers on the same key and one apply thread. In every interleaving the

@@ -9,24 +9,14 @@
 
 mod common;
 
-use bytes::Bytes;
+use common::set;
+
 use shardkv::replication::{BrokenStep, Health};
-use shardkv::store::{Condition, RwLockShard, ShardedStore};
+use shardkv::store::{RwLockShard, ShardedStore};
 use shardkv::sync::Arc;
 
 fn store(queue: usize) -> Arc<ShardedStore<RwLockShard>> {
     common::replicated_store(1, queue)
-}
-
-fn set(store: &ShardedStore<RwLockShard>, value: &'static str) -> u64 {
-    store
-        .set(
-            b"k",
-            Bytes::from_static(value.as_bytes()),
-            None,
-            Condition::Always,
-        )
-        .unwrap()
 }
 
 /// Stale → re-sync → live while a writer overflows the queue again: whatever the

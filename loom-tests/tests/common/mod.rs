@@ -3,8 +3,9 @@
 
 #![allow(dead_code)]
 
+use bytes::Bytes;
 use shardkv::clock::Clock;
-use shardkv::store::{RwLockShard, ShardedStore, StoreConfig};
+use shardkv::store::{Condition, RwLockShard, ShardedStore, StoreConfig};
 use shardkv::sync::Arc;
 
 /// One shard with `replicas` replicas whose queues hold `queue` records; a manual clock.
@@ -20,6 +21,18 @@ pub fn replicated_store(replicas: usize, queue: usize) -> Arc<ShardedStore<RwLoc
         },
         clock,
     ))
+}
+
+/// Sets key `k` to `value`; returns the write's version.
+pub fn set(store: &ShardedStore<RwLockShard>, value: &'static str) -> u64 {
+    store
+        .set(
+            b"k",
+            Bytes::from_static(value.as_bytes()),
+            None,
+            Condition::Always,
+        )
+        .unwrap()
 }
 
 /// Runs the ignored test `name` of this test binary alone, in a child process, and asserts it
