@@ -186,3 +186,68 @@ fn failover_of_an_idle_shard_right_after_a_restart_answers() {
     assert_eq!(got.text().unwrap(), "one");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_replica_that_overflows_resyncs_and_the_counters_say_so() {
+    // A queue of one record overflows at once under a batch; the replica re-syncs without
+    // holding the writers, goes live again, and /dashboard and /metrics count both.
+    let server = Server::start(&[
+        "--shards",
+        "2",
+        "--replicas",
+        "1",
+        "--fault-replica-queue",
+        "1",
+    ]);
+    preload(&server, 3_000);
+    let http = client();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let dashboard = loop {
+        let d: serde_json::Value = http
+            .get(server.url("/dashboard"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let resynced = d["replicaResyncs"].as_u64().unwrap_or(0) > 0;
+        let live = d.to_string().contains("\"live\"") && !d.to_string().contains("\"stale\"");
+        if resynced && live {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "no completed re-sync: {d}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(dashboard["replicaOverflows"].as_u64().unwrap() > 0);
+    let metrics = http
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    for name in [
+        "shardkv_replica_overflows_total",
+        "shardkv_replica_resyncs_total",
+    ] {
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing from /metrics"));
+        let value: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        assert!(value > 0, "{line}");
+    }
+    // The re-synced replica holds every key: fail both shards over to it and read them all.
+    for shard in 0..2 {
+        let fail = http
+            .post(server.url(&format!("/admin/shards/{shard}/fail")))
+            .send()
+            .unwrap();
+        assert_eq!(fail.status(), 200, "{}", fail.text().unwrap());
+    }
+    for i in (0..3_000).step_by(7) {
+        let got = http
+            .get(server.url(&format!("/v1/kv/k{i}")))
+            .send()
+            .unwrap();
+        assert_eq!(got.status(), 200, "k{i} missing on the promoted replica");
+    }
+}

@@ -130,6 +130,7 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
             "versionLease": log.lease_limit(),
         })),
         "replicaOverflows": store.stats().replica_overflows.get(),
+        "replicaResyncs": store.stats().replica_resyncs.get(),
     });
     json(StatusCode::OK, &body)
 }
@@ -203,6 +204,23 @@ pub fn metrics<S: Shard>(state: &AppState<S>) -> Reply {
             for r in &reports {
                 let _ = writeln!(out, "{name}{{copy=\"{}\"}} {}", r.id, value(r));
             }
+        }
+        let counters = [
+            (
+                "shardkv_replica_overflows_total",
+                "Writes a replica's full queue could not take (it went stale).",
+                store.stats().replica_overflows.get(),
+            ),
+            (
+                "shardkv_replica_resyncs_total",
+                "Re-syncs of a stale replica that completed (it went live again).",
+                store.stats().replica_resyncs.get(),
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {value}");
         }
     }
     if let Some(log) = store.log_sink() {
