@@ -21,9 +21,9 @@ use serde_json::{json, Value};
 use shardkv::clock::TICK;
 use shardkv::duration::{parse_go_duration, parse_ttl, DurationError, TtlError};
 use shardkv::http::batch::{parse_mget, parse_mset, BatchWrite, Encoding};
+use shardkv::http::params::MAX_TTL;
 use shardkv::http::query::{decode_component, decode_path, parse_pairs, Params, QueryError};
 use shardkv::http::reply::ApiError;
-use shardkv::http::routes::MAX_TTL;
 use shardkv::persistence::format::{
     decode_record, encode_record, log_path, parse_name, snapshot_path, Header, LOG_MAGIC,
     SNAPSHOT_MAGIC,

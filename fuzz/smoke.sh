@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzz smoke run (issue 9): replays the checked-in seeds of every cargo-fuzz target and fuzzes
+# Fuzz smoke run: replays the checked-in seeds of every cargo-fuzz target and fuzzes
 # each one briefly, failing on any crash. Run by .ci/run; run it yourself with
 # `bash fuzz/smoke.sh`.
 #

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shardkv's load suite (issue 7). From a clean checkout:
+# shardkv's load suite. From a clean checkout:
 #
 #   bash perf/run.sh            # the standard suite (about 5 minutes after the build), prints tables
 #   bash perf/run.sh --record   # the same, and records the tables in perf/RESULTS.md (newest first)
@@ -503,12 +503,12 @@ TABLE="$OUT/last.md"
     fi
 } >"$TABLE"
 
-# Targets from issue 7, judged at --replicas 0 on the lock-free store.
+# The load-suite targets (ratios to the ceiling), judged at --replicas 0 on the lock-free store.
 first_label=$(config_label lockfree)
 row_of() { printf '%s\n' "${ROWS[@]}" | awk -F, -v c="$1" -v w="$2" '$1 == c && $2 == w'; }
 verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = (dir == "ge") ? v >= t : v <= t; print ok ? "met" : "missed" }'; }
 {
-    echo "Targets (issue 7), lock-free store$([ "$REPLICAS" = 1 ] && echo ', --replicas 0'):"
+    echo "Targets, lock-free store$([ "$REPLICAS" = 1 ] && echo ', --replicas 0'):"
     echo
     echo "| target | measured | verdict |"
     echo "|---|--:|---|"

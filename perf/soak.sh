@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# shardkv soak test (issue 9). From a clean checkout:
+# shardkv soak test. From a clean checkout:
 #
 #   bash perf/soak.sh            # 10 minutes of mixed load (about 11 minutes with the build)
 #   bash perf/soak.sh --short    # 60 s: the mode for CI

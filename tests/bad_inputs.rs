@@ -1,4 +1,4 @@
-//! The bad-input catalogue (issue 9): malformed, oversized, slow, abrupt and abusive requests
+//! The bad-input catalogue: malformed, oversized, slow, abrupt and abusive requests
 //! against the real binary, mostly as raw bytes over `TcpStream` (things reqwest will not send).
 //!
 //! Each case states exactly what the server must answer: our own 4xx with a JSON `{"error"}`

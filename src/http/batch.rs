@@ -19,9 +19,9 @@ use bytes::Bytes;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
+use super::params::ttl_param;
 use super::query::Params;
 use super::reply::ApiError;
-use super::routes::ttl_param;
 
 /// How batch values are written in JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,7 @@ pub mod batch;
 pub mod dashboard;
 #[cfg(feature = "testing")]
 pub mod faults;
+pub mod params;
 pub mod query;
 pub mod reply;
 pub mod routes;

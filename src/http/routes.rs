@@ -17,12 +17,12 @@ use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, ETAG, IF_MATCH, IF_
 use hyper::{Method, Request, StatusCode};
 
 use super::batch::{self, Encoding};
+use super::params::ttl_param;
 use super::query::{decode_path, Params};
 use super::reply::{empty, joined, json, with_type, ApiError, Body, Reply, JSON, OCTETS, TEXT};
 use super::stats::OpKind;
 use super::AppState;
-use crate::clock::{Tick, NEVER, TICK};
-use crate::duration::parse_ttl;
+use crate::clock::{Tick, NEVER};
 use crate::persistence::FsyncMode;
 use crate::store::{Condition, Found, Lookup, Shard, StoreError, Versions, MAX_CONDITION_VERSIONS};
 use subtle::ConstantTimeEq;
@@ -30,9 +30,6 @@ use subtle::ConstantTimeEq;
 static NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 static HTML: HeaderValue = HeaderValue::from_static("text/html; charset=utf-8");
 const INDEX_HTML: &str = include_str!("index.html");
-
-/// The longest TTL accepted: 10 years.
-pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 
 /// Handles one request.
 pub async fn route<S: Shard>(
@@ -187,17 +184,6 @@ async fn read_body<S: Shard>(
         }
         Err(e) => Err(ApiError::BodyRead(e.to_string())),
     }
-}
-
-/// Parses an optional `ttl` parameter: Go duration syntax, positive, at most [`MAX_TTL`].
-pub fn ttl_param(raw: Option<&[u8]>) -> Result<Option<Duration>, ApiError> {
-    let Some(raw) = raw else { return Ok(None) };
-    let text = std::str::from_utf8(raw).map_err(|_| ApiError::NotUtf8("ttl"))?;
-    let ticks = parse_ttl(text, TICK, MAX_TTL)?;
-    // At most 10 years of 1 ms ticks: far inside u64 nanoseconds.
-    Ok(Some(Duration::from_nanos(
-        (TICK.as_nanos() as u64).saturating_mul(ticks),
-    )))
 }
 
 /// Whether to wait for every live replica (`ack=all`) or answer after the primary (`async`);
