@@ -235,7 +235,8 @@ impl Versions {
     }
 }
 
-/// A live value found by [`ShardedStore::get`].
+/// An entry handed out of a shard: a live value found by [`ShardedStore::get`], or one entry
+/// of a shard's copy (snapshots and replica re-syncs; those may include expired entries).
 #[derive(Debug, Clone)]
 pub struct Found {
     /// The stored key and value: a handle to the store's own allocation (a reference-count
@@ -388,17 +389,6 @@ pub(crate) struct Slot<S> {
     pub(crate) joining: AtomicU64,
 }
 
-/// One entry copied out of a shard (snapshots and replica re-syncs).
-#[derive(Debug, Clone)]
-pub struct SnapshotEntry {
-    /// The key and value (shared with the map, not copied).
-    pub record: Record,
-    /// The entry's version.
-    pub version: u64,
-    /// The entry's deadline, or [`NEVER`].
-    pub deadline: Tick,
-}
-
 impl<S: Shard> Slot<S> {
     /// Every entry of the primary copy, copied outside the writer section: each entry is seen
     /// in some state at least as new as when the copy started (a weak snapshot), so a caller
@@ -406,7 +396,7 @@ impl<S: Shard> Slot<S> {
     ///
     /// Only the record handles are copied (a reference-count increment each), so the map is
     /// walked quickly; the fault layer can hold the copy midway.
-    pub(crate) fn collect_primary(&self) -> Vec<SnapshotEntry> {
+    pub(crate) fn collect_primary(&self) -> Vec<Found> {
         let map = self.primary_map();
         let midpoint = map.len() / 2;
         let mut entries = Vec::with_capacity(map.len());
@@ -414,7 +404,7 @@ impl<S: Shard> Slot<S> {
             if entries.len() == midpoint {
                 crate::faults::pause_copy();
             }
-            entries.push(SnapshotEntry {
+            entries.push(Found {
                 record: record.clone(),
                 version: e.version,
                 deadline: e.deadline,
@@ -845,7 +835,7 @@ impl<S: Shard> ShardedStore<S> {
     ///
     /// Only the fence is read inside the writer section; the copy runs outside it, so writers
     /// of the shard never wait for a copy of the whole shard.
-    pub fn snapshot_shard(&self, shard: usize) -> (Vec<SnapshotEntry>, u64) {
+    pub fn snapshot_shard(&self, shard: usize) -> (Vec<Found>, u64) {
         let slot = &self.slots[shard];
         // Every write up to the fence has finished its map write: it holds the section.
         let fence = *lock(&slot.writer);
