@@ -15,6 +15,7 @@
 //! - [`persistence`]: the append-only log, snapshots and start-up recovery (`--data-dir`).
 //! - `server` and `config` (feature `server`): start-up, the CLI, and shutdown.
 //! - [`sync`]: std or loom primitives; the only module that knows about loom.
+//! - `worker`: the one background-thread type (expiry, apply and log threads).
 //! - [`counter`]: striped statistics counters that do not bounce cache lines.
 //! - [`faults`]: faults injected on purpose (feature `testing` only; empty otherwise).
 
@@ -33,3 +34,5 @@ pub mod replication;
 pub mod server;
 pub mod store;
 pub mod sync;
+#[cfg(not(shardkv_loom))]
+pub mod worker;

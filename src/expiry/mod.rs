@@ -31,8 +31,6 @@ use std::time::Duration;
 
 use crate::clock::Tick;
 use crate::store::{Shard, ShardedStore, TimerOutcome};
-#[cfg(not(shardkv_loom))]
-use crate::sync::AtomicBool;
 use crate::sync::{Arc, AtomicU64, Ordering};
 use wheel::TimingWheel;
 
@@ -184,9 +182,8 @@ impl<S: Shard> Expirer<S> {
 /// The running expiry thread; stops it when dropped.
 #[cfg(not(shardkv_loom))]
 pub struct ExpiryThread {
-    stop: Arc<AtomicBool>,
     stats: Arc<ExpiryStats>,
-    handle: Option<std::thread::JoinHandle<()>>,
+    _worker: crate::worker::Worker,
 }
 
 #[cfg(not(shardkv_loom))]
@@ -195,43 +192,27 @@ impl ExpiryThread {
     pub fn start<S: Shard>(store: Arc<ShardedStore<S>>) -> std::io::Result<ExpiryThread> {
         let mut expirer = Expirer::new(store);
         let stats = expirer.stats();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_flag = stop.clone();
-        let handle = std::thread::Builder::new()
-            .name("shardkv-expiry".into())
-            .spawn(move || {
-                while !stop_flag.load(Ordering::Acquire) {
-                    let report = expirer.step();
-                    // Housekeeping that shares this thread: a shard whose table is growing is
-                    // slow to read until the copy completes (see `store::lockfree`).
-                    expirer.store.finish_resizes();
-                    if !report.backlog {
-                        let now = expirer.store.clock().now();
-                        let nap = expirer.sleep_hint(now).clamp(MIN_SLEEP, MAX_SLEEP);
-                        std::thread::park_timeout(nap);
-                    }
+        let worker = crate::worker::Worker::spawn("shardkv-expiry", move |stop| {
+            while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                let report = expirer.step();
+                // Housekeeping that shares this thread: a shard whose table is growing is slow
+                // to read until the copy completes (see `store::lockfree`).
+                expirer.store.finish_resizes();
+                if !report.backlog {
+                    let now = expirer.store.clock().now();
+                    let nap = expirer.sleep_hint(now).clamp(MIN_SLEEP, MAX_SLEEP);
+                    std::thread::park_timeout(nap);
                 }
-            })?;
+            }
+        })?;
         Ok(ExpiryThread {
-            stop,
             stats,
-            handle: Some(handle),
+            _worker: worker,
         })
     }
 
     /// The thread's counters.
     pub fn stats(&self) -> &Arc<ExpiryStats> {
         &self.stats
-    }
-}
-
-#[cfg(not(shardkv_loom))]
-impl Drop for ExpiryThread {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(handle) = self.handle.take() {
-            handle.thread().unpark();
-            let _ = handle.join();
-        }
     }
 }

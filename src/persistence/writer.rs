@@ -54,9 +54,8 @@ pub const DEFAULT_LEASE: u64 = 1 << 20;
 
 /// The running log thread; on drop it drains the queue, syncs, and stops.
 pub struct LogThread {
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
     sink: Arc<LogSink>,
+    _worker: crate::worker::Worker,
 }
 
 impl LogThread {
@@ -122,39 +121,24 @@ impl LogThread {
             snapshot_bytes: 0,
         };
         writer.start_snapshot();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop_flag = stop.clone();
         let thread_sink = sink.clone();
-        let handle = std::thread::Builder::new()
-            .name("shardkv-log".into())
-            .spawn(move || {
-                thread_sink.consumer.register_current();
-                writer.run(&stop_flag);
-            })
-            .map_err(|source| PersistenceError::Io {
-                path: PathBuf::from("(log thread)"),
-                source,
-            })?;
+        let worker = crate::worker::Worker::spawn("shardkv-log", move |stop| {
+            thread_sink.consumer.register_current();
+            writer.run(stop);
+        })
+        .map_err(|source| PersistenceError::Io {
+            path: PathBuf::from("(log thread)"),
+            source,
+        })?;
         Ok(LogThread {
-            stop,
-            handle: Some(handle),
             sink,
+            _worker: worker,
         })
     }
 
     /// The sink the store writes to.
     pub fn sink(&self) -> &Arc<LogSink> {
         &self.sink
-    }
-}
-
-impl Drop for LogThread {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(handle) = self.handle.take() {
-            handle.thread().unpark();
-            let _ = handle.join();
-        }
     }
 }
 

@@ -91,8 +91,7 @@ impl<S: Shard> ShardedStore<S> {
 /// The running apply threads, one per copy; stops them when dropped.
 #[cfg(not(shardkv_loom))]
 pub struct ApplyThreads {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    handles: Vec<std::thread::JoinHandle<()>>,
+    _workers: Vec<crate::worker::Worker>,
 }
 
 #[cfg(not(shardkv_loom))]
@@ -101,20 +100,17 @@ impl ApplyThreads {
     pub fn start<S: Shard>(
         store: std::sync::Arc<ShardedStore<S>>,
     ) -> std::io::Result<ApplyThreads> {
-        use std::sync::atomic::AtomicBool;
-        let stop = std::sync::Arc::new(AtomicBool::new(false));
-        let mut handles = Vec::new();
+        let mut workers = Vec::new();
         if store.replicas() > 0 {
             for copy in 0..store.replication.copies.len() {
                 let store = store.clone();
-                let stop = stop.clone();
-                let handle = std::thread::Builder::new()
-                    .name(format!("shardkv-apply-{copy}"))
-                    .spawn(move || apply_loop(&store, copy, &stop))?;
-                handles.push(handle);
+                workers.push(crate::worker::Worker::spawn(
+                    format!("shardkv-apply-{copy}"),
+                    move |stop| apply_loop(&store, copy, stop),
+                )?);
             }
         }
-        Ok(ApplyThreads { stop, handles })
+        Ok(ApplyThreads { _workers: workers })
     }
 }
 
@@ -138,16 +134,5 @@ fn apply_loop<S: Shard>(
                     .iter()
                     .any(|r| r.load(Ordering::Acquire))
         });
-    }
-}
-
-#[cfg(not(shardkv_loom))]
-impl Drop for ApplyThreads {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        for handle in self.handles.drain(..) {
-            handle.thread().unpark();
-            let _ = handle.join();
-        }
     }
 }
