@@ -3,21 +3,18 @@
 
 mod common;
 
+use common::{contents, new_store};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{client, Server};
-use shardkv::clock::Clock;
 use shardkv::persistence::format::{decode_record, log_path, Header};
 use shardkv::persistence::recovery::recover;
 use shardkv::persistence::{FsyncMode, LogThread, PersistenceError};
-use shardkv::store::{Condition, LockFreeShard, ShardedStore, StoreConfig};
-
-fn new_store() -> Arc<ShardedStore<LockFreeShard>> {
-    Arc::new(ShardedStore::new(StoreConfig::default(), Clock::coarse()))
-}
+use shardkv::store::{Condition, LockFreeShard, ShardedStore};
 
 /// Opens `dir` like the server does: recover, then start the log.
 fn open(dir: &Path, fsync: FsyncMode) -> (Arc<ShardedStore<LockFreeShard>>, LogThread) {
@@ -43,17 +40,6 @@ fn set(store: &ShardedStore<LockFreeShard>, key: &str, value: &str, ttl: Option<
             Condition::Always,
         )
         .unwrap()
-}
-
-fn contents(store: &ShardedStore<LockFreeShard>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut all = Vec::new();
-    for shard in 0..store.shard_count() {
-        store.for_each_in_shard(shard, |r, _| {
-            all.push((r.key().to_vec(), r.value().to_vec()))
-        });
-    }
-    all.sort();
-    all
 }
 
 /// The offsets of every record in a log file.

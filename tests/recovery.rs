@@ -5,33 +5,18 @@
 
 mod common;
 
+use common::{contents, new_store};
+
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use shardkv::clock::Clock;
 use shardkv::persistence::format::{
     decode_record, encode_record, log_path, Header, LOG_HEADER_LEN, LOG_MAGIC, SNAPSHOT_MAGIC,
 };
 use shardkv::persistence::recovery::recover;
 use shardkv::persistence::{FsyncMode, LogThread, PersistenceError};
-use shardkv::store::{Condition, LockFreeShard, ShardedStore, StoreConfig};
-
-fn new_store() -> Arc<ShardedStore<LockFreeShard>> {
-    Arc::new(ShardedStore::new(StoreConfig::default(), Clock::coarse()))
-}
-
-fn contents(store: &ShardedStore<LockFreeShard>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut all = Vec::new();
-    for shard in 0..store.shard_count() {
-        store.for_each_in_shard(shard, |r, _| {
-            all.push((r.key().to_vec(), r.value().to_vec()))
-        });
-    }
-    all.sort();
-    all
-}
+use shardkv::store::Condition;
 
 fn log_header(gen: u64) -> Vec<u8> {
     Header {

@@ -1,4 +1,5 @@
-//! Starts the real `shardkv` binary on a free loopback port for a test, and stops it after.
+//! What the integration tests share: the real `shardkv` binary started on a free loopback port
+//! and stopped after, a fresh temporary directory, and a store to load a data directory into.
 
 #![allow(dead_code)]
 
@@ -108,4 +109,26 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// An empty lock-free store on the real clock, to load a data directory into.
+pub fn new_store() -> std::sync::Arc<shardkv::store::ShardedStore<shardkv::store::LockFreeShard>> {
+    std::sync::Arc::new(shardkv::store::ShardedStore::new(
+        shardkv::store::StoreConfig::default(),
+        shardkv::clock::Clock::coarse(),
+    ))
+}
+
+/// Every key and value a store holds, sorted.
+pub fn contents(
+    store: &shardkv::store::ShardedStore<shardkv::store::LockFreeShard>,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut all = Vec::new();
+    for shard in 0..store.shard_count() {
+        store.for_each_in_shard(shard, |r, _| {
+            all.push((r.key().to_vec(), r.value().to_vec()))
+        });
+    }
+    all.sort();
+    all
 }
