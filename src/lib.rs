@@ -2,7 +2,9 @@
 //!
 //! ## Where a request goes
 //! - `http` (feature `server`): the hyper service. `http::routes` maps method + path to a
-//!   handler; `http::query` and [`duration`] parse what the client sent, with typed errors.
+//!   handler, one file per route family (`original`, `kv`, `batch_routes`, `admin`,
+//!   `dashboard`); `http::ack` is when a write is answered; `http::query`, `http::params`,
+//!   `http::preconditions` and [`duration`] parse what the client sent, with typed errors.
 //! - [`store`]: `ShardedStore` routes the key to a shard (`LockFreeShard` on papaya, or the
 //!   `RwLockShard` baseline) and reads lock-free or writes inside the shard's writer section.
 //!   Each key and value live in one `store::Record`, which is also what a read hands to the

@@ -3,18 +3,26 @@
 //! This module owns the runtime and the accept loop: one multi-threaded tokio runtime, one task
 //! per connection, HTTP/1.1 with keep-alive and `TCP_NODELAY`, a connection limit, a header read
 //! timeout, and a graceful shutdown that lets in-flight requests finish. Routing is in
-//! [`routes`], the answers' shapes in [`reply`], request parsing in [`query`] and
-//! `crate::duration`, the status pages in [`dashboard`].
+//! [`routes`], one file per route family (`original`: `/get`, `/set`; `kv`: `/v1/kv/{key}`;
+//! `batch_routes`: `/v1/mget`, `/v1/mset`; `admin`; [`dashboard`]: the status pages), the
+//! acknowledgement policy in `ack`, the answers' shapes in [`reply`], request parsing in
+//! [`query`], [`params`], `preconditions`, [`batch`] and `crate::duration`.
 //!
 //! Must never: block a tokio worker (the store's writer sections are short and bounded, and no
 //! handler waits on a lock held across I/O), or let a misbehaving client hold resources
 //! forever.
 
+mod ack;
+mod admin;
 pub mod batch;
+mod batch_routes;
 pub mod dashboard;
 #[cfg(feature = "testing")]
 pub mod faults;
+mod kv;
+mod original;
 pub mod params;
+mod preconditions;
 pub mod query;
 pub mod reply;
 pub mod routes;

@@ -1,17 +1,27 @@
-//! Request parameters that more than one route family reads: the `ttl` of a write (from a query
-//! string, a form body or a batch item), with HTTP's own rule for it.
+//! Request parameters that more than one route family reads: the request body (bounded in size
+//! and time), and the `ttl` of a write (from a query string, a form body or a batch item), with
+//! HTTP's own rule for it.
 //!
-//! Why a module of its own: the single-key routes and the batch bodies both parse a TTL, and
-//! each must give the same answer and the same error; keeping the rule here lets both import it
-//! without importing each other.
+//! Why a module of its own: the single-key routes and the batch routes both read bodies and
+//! parse TTLs, and each must give the same answer and the same error; keeping the rules here
+//! lets every route family import them without importing each other.
 //!
-//! Must never: accept a TTL that is zero, negative, over [`MAX_TTL`] or not Go duration syntax.
+//! Must never: read more of a body than `--max-body-bytes` or wait for it longer than the body
+//! timeout, or accept a TTL that is zero, negative, over [`MAX_TTL`] or not Go duration syntax.
 
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::CONTENT_LENGTH;
+use hyper::Request;
+
 use super::reply::ApiError;
+use super::AppState;
 use crate::clock::TICK;
 use crate::duration::parse_ttl;
+use crate::store::Shard;
 
 /// The longest TTL accepted over HTTP: 10 years.
 pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -25,4 +35,36 @@ pub fn ttl_param(raw: Option<&[u8]>) -> Result<Option<Duration>, ApiError> {
     Ok(Some(Duration::from_nanos(
         (TICK.as_nanos() as u64).saturating_mul(ticks),
     )))
+}
+
+/// Reads the whole request body, refusing more than the largest value plus framing.
+pub(super) async fn read_body<S: Shard>(
+    state: &AppState<S>,
+    req: Request<Incoming>,
+) -> Result<Bytes, ApiError> {
+    let limit = state.limits.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::BodyTooLarge { limit });
+    }
+    let timeout = state.limits.body_timeout;
+    let collected = tokio::time::timeout(timeout, Limited::new(req.into_body(), limit).collect())
+        .await
+        .map_err(|_| ApiError::BodyTimeout {
+            secs: timeout.as_secs(),
+        })?;
+    match collected {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::BodyTooLarge { limit })
+        }
+        Err(e) => Err(ApiError::BodyRead(e.to_string())),
+    }
 }

@@ -9,7 +9,7 @@
 use bytes::{Buf, Bytes};
 use http_body_util::Full;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
-use hyper::{Response, StatusCode};
+use hyper::{Method, Response, StatusCode};
 
 use crate::duration::TtlError;
 use crate::http::query::QueryError;
@@ -198,6 +198,14 @@ pub fn joined<T>(
     result.map_err(|e| {
         tracing::error!(error = %e, "a blocking task failed while {during}");
         ApiError::Internal { during }
+    })
+}
+
+/// The 405 for `method` on a route that allows only `allow`.
+pub(super) fn not_allowed(method: &Method, allow: &'static str) -> Result<Reply, ApiError> {
+    Err(ApiError::MethodNotAllowed {
+        method: method.to_string(),
+        allow,
     })
 }
 
