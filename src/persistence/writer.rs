@@ -1,5 +1,6 @@
 //! The log thread (appends, syncs, rotates, renews the version lease) and the snapshot writer
-//! it starts.
+//! it starts. This file holds the thread's start and loop, appending and syncing; the files of
+//! a generation are in [`generation`], snapshots in [`snapshot`].
 //!
 //! Only the log thread writes log files; only one snapshot thread runs at a time. What may be
 //! reported durable is decided by [`Publisher`] (the hold-and-publish rule, kept apart from the
@@ -16,17 +17,17 @@
 //! after a failed write or sync, or create a log generation while a snapshot is running (its
 //! records would not be skipped by that snapshot's fence at recovery).
 
-use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+mod generation;
+mod snapshot;
+
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::format::{
-    encode_record, log_path, parse_name, snapshot_path, Header, LOG_MAGIC, SNAPSHOT_MAGIC,
-};
+use super::format::{encode_record, log_path};
 use super::lease::LeaseFile;
 use super::progress::Publisher;
 use super::{FsyncMode, LogSink, PersistenceError};
@@ -35,14 +36,11 @@ use crate::faults::{self, Point};
 use crate::replication::Op;
 use crate::store::{Shard, ShardedStore};
 use crate::sync::{lock, Ordering};
+use generation::{create_log, io_err};
+use snapshot::{RunningSnapshot, SnapshotReply};
 
 /// Records taken from the queue per batch.
 const BATCH: usize = 4096;
-
-/// A log at least this large, and at least as large as the last snapshot, triggers a snapshot
-/// (and with it a new generation), so the log does not grow forever (Redis's
-/// `auto-aof-rewrite-min-size` and `-percentage 100`).
-const AUTO_SNAPSHOT_MIN_BYTES: u64 = 64 << 20;
 
 /// The first wait before retrying a failed snapshot, log creation or lease renewal.
 const FIRST_RETRY: Duration = Duration::from_millis(100);
@@ -150,11 +148,6 @@ fn max_seq<S: Shard>(store: &ShardedStore<S>) -> u64 {
         .unwrap_or(0)
 }
 
-type SnapshotResult = Result<(u64, PathBuf, Vec<u64>), String>;
-
-/// Where a snapshot's path (or failure) is sent to a `POST /admin/snapshot` caller.
-type SnapshotReply = std::sync::mpsc::Sender<Result<PathBuf, String>>;
-
 /// A doubling backoff between attempts of something that failed.
 #[derive(Debug, Default)]
 struct Retry {
@@ -185,16 +178,6 @@ impl Retry {
     fn succeeded(&mut self) {
         *self = Retry::default();
     }
-}
-
-struct RunningSnapshot {
-    handle: JoinHandle<SnapshotResult>,
-    requests: Vec<SnapshotReply>,
-    /// Started after the failed log was replaced, with no failure since: landing it makes the
-    /// log healthy again.
-    heals: bool,
-    /// `Writer::file_failures` when it started.
-    failures_at_start: u64,
 }
 
 struct Writer<S: Shard> {
@@ -260,37 +243,6 @@ impl<S: Shard> Writer<S> {
                     super::IDLE_WAKE
                 };
                 self.sink.consumer.nap(nap, || self.sink.queue.is_empty());
-            }
-        }
-    }
-
-    /// Starts a snapshot when one is wanted and none is running: a retry of a failed one once
-    /// its backoff is over (same generation), or a new one after a rotation.
-    fn start_snapshot_if_wanted(&mut self) {
-        self.waiting_requests
-            .extend(std::mem::take(&mut *lock(&self.sink.snapshot_requests)));
-        if self.snapshot.is_some() || self.file.is_none() {
-            return;
-        }
-        if self.snapshot_retry.pending() {
-            if self.snapshot_retry.due() {
-                self.start_snapshot();
-            }
-            return;
-        }
-        if self.failed_since.is_some_and(|g| g == Some(self.gen)) {
-            // The new log exists: the snapshot that heals it, on this generation.
-            self.start_snapshot();
-            return;
-        }
-        // The flag only wakes us; the drops themselves say whether a snapshot is needed.
-        self.sink.overflowed.store(false, Ordering::Release);
-        let uncovered = self.publisher.uncovered(&self.sink.progress);
-        let log_too_big = self.log_bytes >= AUTO_SNAPSHOT_MIN_BYTES.max(self.snapshot_bytes);
-        if uncovered || log_too_big || !self.waiting_requests.is_empty() {
-            self.rotate();
-            if self.file.is_some() {
-                self.start_snapshot();
             }
         }
     }
@@ -450,221 +402,6 @@ impl<S: Shard> Writer<S> {
         self.last_sync = Instant::now();
         self.publisher.synced(&self.sink.progress);
         self.sink.wake_waiters();
-    }
-
-    /// Creates the next generation's log and makes it the current one.
-    fn open_next_log(&mut self) -> Result<(), PersistenceError> {
-        let file = create_log(&self.dir, self.gen + 1, self.shards)?;
-        self.gen += 1;
-        self.file = Some(file);
-        self.log_bytes = 0;
-        self.sink.generation.store(self.gen, Ordering::Relaxed);
-        Ok(())
-    }
-
-    /// Ends the current log and starts the next generation's. If the new log cannot be
-    /// created, the current one (healthy) stays, and the snapshot goes on its generation.
-    fn rotate(&mut self) {
-        self.sync();
-        if self.file.is_none() {
-            return;
-        }
-        match self.open_next_log() {
-            Ok(()) => {}
-            Err(err) => {
-                self.sink.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%err, "cannot start a new log generation; the snapshot uses the current one");
-            }
-        }
-    }
-
-    fn start_snapshot(&mut self) {
-        let store = self.store.clone();
-        let dir = self.dir.clone();
-        let gen = self.gen;
-        let origin = self.wall_origin_ms;
-        let requests = std::mem::take(&mut self.waiting_requests);
-        let spawned = std::thread::Builder::new()
-            .name("shardkv-snapshot".into())
-            .spawn(move || write_snapshot(&store, &dir, gen, origin).map_err(|e| e.to_string()));
-        match spawned {
-            Ok(handle) => {
-                self.snapshot = Some(RunningSnapshot {
-                    handle,
-                    requests,
-                    heals: self.failed_since.is_some_and(|g| g == Some(gen)),
-                    failures_at_start: self.file_failures,
-                })
-            }
-            Err(err) => {
-                self.snapshot_retry.failed();
-                for tx in requests {
-                    let _ = tx.send(Err(err.to_string()));
-                }
-            }
-        }
-    }
-
-    fn finish_snapshot_if_done(&mut self) {
-        if !self
-            .snapshot
-            .as_ref()
-            .is_some_and(|r| r.handle.is_finished())
-        {
-            return;
-        }
-        let running = self.snapshot.take().expect("checked above");
-        let heals = running.heals && running.failures_at_start == self.file_failures;
-        let result = running
-            .handle
-            .join()
-            .unwrap_or_else(|_| Err("snapshot thread panicked".into()));
-        self.land_snapshot(result, running.requests, heals);
-    }
-
-    fn land_snapshot(&mut self, result: SnapshotResult, requests: Vec<SnapshotReply>, heals: bool) {
-        match result {
-            Ok((gen, path, fences)) => {
-                self.snapshot_bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
-                self.snapshot_retry.succeeded();
-                let uncovered = self.publisher.snapshot_landed(&self.sink.progress, &fences);
-                if heals && self.file.is_some() {
-                    self.failed_since = None;
-                    self.sink.set_healthy();
-                    tracing::info!(gen, "the log is healthy again; writes resume");
-                }
-                self.sink.snapshots.fetch_add(1, Ordering::Relaxed);
-                self.sink.wake_waiters();
-                remove_older_generations(&self.dir, gen);
-                tracing::info!(path = %path.display(), uncovered, "snapshot written");
-                for tx in requests {
-                    let _ = tx.send(Ok(path.clone()));
-                }
-            }
-            Err(err) => {
-                self.snapshot_retry.failed();
-                self.sink.failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%err, retry_in = ?self.snapshot_retry.wait, "snapshot failed; will retry");
-                for tx in requests {
-                    let _ = tx.send(Err(err.clone()));
-                }
-            }
-        }
-    }
-}
-
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PersistenceError + '_ {
-    move |source| PersistenceError::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// Creates `log-<gen>` with its header, synced, and the directory entry synced.
-fn create_log(dir: &Path, gen: u64, shards: usize) -> Result<File, PersistenceError> {
-    let path = log_path(dir, gen);
-    let mut file = OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .open(&path)
-        .map_err(io_err(&path))?;
-    let header = Header {
-        magic: *LOG_MAGIC,
-        gen,
-        base_gen: gen,
-        shards: shards as u32,
-        seqs: Vec::new(),
-    };
-    faults::check(Point::LogWrite)
-        .and_then(|()| file.write_all(&header.encode()))
-        .map_err(io_err(&path))?;
-    faults::check(Point::LogSync)
-        .and_then(|()| file.sync_all())
-        .map_err(io_err(&path))?;
-    sync_dir(dir)?;
-    Ok(file)
-}
-
-fn sync_dir(dir: &Path) -> Result<(), PersistenceError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))
-}
-
-/// Writes `snapshot-<gen>`: every live entry of every shard, each shard copied inside its
-/// writer section with its sequence number. Returns the generation, path and sequence numbers.
-fn write_snapshot<S: Shard>(
-    store: &ShardedStore<S>,
-    dir: &Path,
-    gen: u64,
-    wall_origin_ms: u64,
-) -> Result<(u64, PathBuf, Vec<u64>), PersistenceError> {
-    let shards = store.shard_count();
-    let tmp = dir.join(format!("snapshot-{gen:016}.skv.tmp"));
-    faults::check(Point::Snapshot).map_err(io_err(&tmp))?;
-    let file = File::create(&tmp).map_err(io_err(&tmp))?;
-    let mut out = BufWriter::with_capacity(1 << 20, file);
-    let mut header = Header {
-        magic: *SNAPSHOT_MAGIC,
-        gen,
-        base_gen: gen,
-        shards: shards as u32,
-        seqs: vec![0; shards],
-    };
-    out.write_all(&header.encode()).map_err(io_err(&tmp))?;
-    let now = store.clock().now();
-    let mut buf = Vec::with_capacity(1 << 20);
-    for shard in 0..shards {
-        faults::snapshot_delay();
-        let (entries, seq) = store.snapshot_shard(shard);
-        header.seqs[shard] = seq;
-        for e in entries {
-            if e.deadline <= now {
-                continue;
-            }
-            let expires = expires_ms(wall_origin_ms, e.deadline);
-            encode_record(
-                &mut buf,
-                shard as u32,
-                e.version,
-                e.record.key(),
-                Some((expires, e.record.value())),
-            );
-            if buf.len() >= 1 << 20 {
-                out.write_all(&buf).map_err(io_err(&tmp))?;
-                buf.clear();
-            }
-        }
-    }
-    out.write_all(&buf).map_err(io_err(&tmp))?;
-    let mut file = out.into_inner().map_err(|e| io_err(&tmp)(e.into_error()))?;
-    file.seek(SeekFrom::Start(0)).map_err(io_err(&tmp))?;
-    file.write_all(&header.encode()).map_err(io_err(&tmp))?;
-    faults::check(Point::Snapshot)
-        .and_then(|()| file.sync_all())
-        .map_err(io_err(&tmp))?;
-    let path = snapshot_path(dir, gen);
-    std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
-    sync_dir(dir)?;
-    Ok((gen, path, header.seqs))
-}
-
-/// Deletes snapshots and logs of generations before `gen`, and stray temporary files.
-fn remove_older_generations(dir: &Path, gen: u64) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let old = match parse_name(&name) {
-            Some((_, g)) => g < gen,
-            None => name.ends_with(".skv.tmp") && !name.contains(&format!("{gen:016}")),
-        };
-        if old {
-            let _ = std::fs::remove_file(entry.path());
-        }
     }
 }
 
