@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use shardkv::clock::Clock;
-use shardkv::replication::ApplyThreads;
-use shardkv::store::{Condition, LockFreeShard, ShardedStore, StoreConfig};
+use shardkv::replication::{ApplyThreads, Replicas};
+use shardkv::store::{AckPolicy, Condition, LockFreeShard, ShardedStore, StoreConfig};
 
 const KEYS: u64 = 100_000;
 const WRITERS: u64 = 2;
@@ -41,7 +41,8 @@ fn writes(c: &mut Criterion) {
             },
             Clock::coarse(),
         ));
-        let _apply = ApplyThreads::start(store.clone()).unwrap();
+        let copies = Arc::new(Replicas::attach(store.clone(), 1 << 16).unwrap());
+        let _apply = ApplyThreads::start(copies).unwrap();
         for ack_all in [false, true] {
             if replicas == 0 && ack_all {
                 continue;
@@ -63,11 +64,12 @@ fn writes(c: &mut Criterion) {
                                     for _ in 0..iters {
                                         i = (i + 104_729) % KEYS;
                                         let key = &keys[i as usize];
-                                        let v = store
+                                        let receipt = store
                                             .set(key, value.clone(), None, Condition::Always)
                                             .unwrap();
                                         if ack_all {
-                                            rt.block_on(store.acked(store.shard_of(key), v));
+                                            let ack = receipt.acknowledged(AckPolicy::AllReplicas);
+                                            rt.block_on(ack).unwrap();
                                         }
                                     }
                                 });

@@ -68,7 +68,7 @@ fn run<S: Shard>(n: usize) {
     // thread completes it within one step (`ShardedStore::finish_resizes`).
     lookups("as loaded");
     let start = Instant::now();
-    store.finish_resizes();
+    store.maintain();
     println!(
         "  finish_resizes: {:.1} ms",
         start.elapsed().as_secs_f64() * 1e3

@@ -11,9 +11,9 @@ use crate::config::{default_max_memory, AckMode, Config, FsyncArg, StoreKind};
 use crate::expiry::ExpiryThread;
 use crate::http::{self, AppState, HttpLimits};
 use crate::persistence::{lease, recovery, FsyncMode, LogThread, PersistenceError};
-use crate::replication::ApplyThreads;
+use crate::replication::{ApplyThreads, Replicas};
 use crate::store::{
-    default_shard_count, LockFreeShard, RwLockShard, Shard, ShardedStore, StoreConfig,
+    default_shard_count, AckPolicy, LockFreeShard, RwLockShard, Shard, ShardedStore, StoreConfig,
 };
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -37,12 +37,15 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         initial_capacity: config.initial_capacity,
         replicas: config.replicas as usize,
         max_memory: config.max_memory.unwrap_or_else(default_max_memory),
-        replica_queue_capacity: config.queue_capacities().replica,
         timer_queue_capacity: config.queue_capacities().timer,
     };
     let store = Arc::new(ShardedStore::<S>::new(store_config, Clock::coarse()));
     let expiry = ExpiryThread::start(store.clone())?;
-    let apply = ApplyThreads::start(store.clone())?;
+    let replicas = Arc::new(
+        Replicas::attach(store.clone(), config.queue_capacities().replica)
+            .map_err(std::io::Error::other)?,
+    );
+    let apply = ApplyThreads::start(replicas.clone())?;
     let log = match &config.data_dir {
         None => None,
         Some(dir) => Some(
@@ -59,11 +62,16 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
     let limits = http_limits(&config);
     let state = Arc::new(AppState {
         store: store.clone(),
+        replicas,
+        log: log.as_ref().map(|log| log.sink().clone()),
         expiry: expiry.stats().clone(),
         stats: Default::default(),
         limits,
         started: Instant::now(),
-        ack_all: config.ack == AckMode::All,
+        ack: match config.ack {
+            AckMode::All => AckPolicy::AllReplicas,
+            AckMode::Async => AckPolicy::Primary,
+        },
         admin_token: config.admin_token.clone(),
     });
 

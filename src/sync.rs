@@ -302,3 +302,84 @@ impl<T> BoundedQueue<T> {
         self.capacity
     }
 }
+
+/// Switches that turn on deliberately broken variants of a protocol's steps (one bit each), so
+/// a loom model can show that it catches the bug each one re-creates.
+///
+/// Under loom a flag word; otherwise empty: [`BrokenSwitch::is_on`] is a constant `false` the
+/// compiler removes, and turning a variant on panics, since it exists only under the model.
+#[derive(Debug, Default)]
+pub struct BrokenSwitch {
+    #[cfg(shardkv_loom)]
+    bits: std::sync::atomic::AtomicU8,
+}
+
+impl BrokenSwitch {
+    /// Whether the variant `bit` is on.
+    #[inline(always)]
+    pub fn is_on(&self, bit: u8) -> bool {
+        #[cfg(shardkv_loom)]
+        return self.bits.load(std::sync::atomic::Ordering::Relaxed) & bit != 0;
+        #[cfg(not(shardkv_loom))]
+        {
+            let _ = bit;
+            false
+        }
+    }
+
+    /// Turns the variant `bit` on (loom models only; set before the model's threads start, so a
+    /// plain flag that is not part of the model).
+    pub fn turn_on(&self, bit: u8) {
+        #[cfg(shardkv_loom)]
+        self.bits
+            .fetch_or(bit, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(shardkv_loom))]
+        panic!("broken protocol variant {bit} exists only under --cfg shardkv_loom");
+    }
+}
+
+/// When a wait (a failover's drain) gives up. loom has no time: under the model a wait never
+/// times out.
+#[cfg(not(shardkv_loom))]
+pub struct Deadline(std::time::Instant);
+
+#[cfg(not(shardkv_loom))]
+impl Deadline {
+    /// Five seconds from now.
+    pub fn in_five_seconds() -> Deadline {
+        Deadline(std::time::Instant::now() + std::time::Duration::from_secs(5))
+    }
+}
+
+/// Waits, without holding anything but what the caller holds, until `done` or the deadline.
+#[cfg(not(shardkv_loom))]
+pub fn wait_until(deadline: &Deadline, done: impl Fn() -> bool) -> bool {
+    while !done() {
+        if std::time::Instant::now() >= deadline.0 {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    }
+    true
+}
+
+/// The model's deadline: never reached.
+#[cfg(shardkv_loom)]
+pub struct Deadline;
+
+#[cfg(shardkv_loom)]
+impl Deadline {
+    /// A deadline (never reached under the model).
+    pub fn in_five_seconds() -> Deadline {
+        Deadline
+    }
+}
+
+/// Waits until `done`, yielding to the model's other threads.
+#[cfg(shardkv_loom)]
+pub fn wait_until(_: &Deadline, done: impl Fn() -> bool) -> bool {
+    while !done() {
+        thread::yield_now();
+    }
+    true
+}

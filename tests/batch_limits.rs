@@ -109,7 +109,7 @@ fn mget_answer_limit_counts_the_bytes_sent() {
 /// at most two of the four single keys are stored, and a third written meanwhile would refuse
 /// the batch's last items if they were checked again.
 #[test]
-fn set_all_writes_all_or_nothing_under_concurrent_writers() {
+fn set_many_writes_all_or_nothing_under_concurrent_writers() {
     const BATCHES: usize = 2;
     const TOGGLERS: usize = 4;
     const ROUNDS: usize = 2_000;
@@ -155,7 +155,7 @@ fn set_all_writes_all_or_nothing_under_concurrent_writers() {
                         .iter()
                         .map(|k| (k.as_bytes(), [b'b'; VALUE], None))
                         .collect();
-                    let result = store.set_all(&items);
+                    let result = store.set_many(&items).map(|receipt| receipt.versions);
                     let present = keys
                         .iter()
                         .filter(|k| store.get(k.as_bytes()).found().is_some())

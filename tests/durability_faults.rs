@@ -625,7 +625,9 @@ fn writes_racing_shutdown_are_either_logged_or_refused() {
         std::thread::yield_now();
     }
     store.close_writes();
-    let refused = store.set(b"late", b"v", None, Condition::Always);
+    let refused = store
+        .set(b"late", b"v", None, Condition::Always)
+        .map(|receipt| receipt.version);
     assert_eq!(refused, Err(StoreError::ShuttingDown));
     assert!(refused.unwrap_err().to_string().contains("shutting down"));
     drop(log); // the last drain and sync, as the server's shutdown does

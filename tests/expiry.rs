@@ -25,6 +25,7 @@ fn set(store: &ShardedStore<impl Shard>, key: &str, ttl_ms: Option<u64>) -> u64 
             Condition::Always,
         )
         .unwrap()
+        .version
 }
 
 #[test]

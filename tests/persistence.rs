@@ -40,6 +40,7 @@ fn set(store: &ShardedStore<LockFreeShard>, key: &str, value: &str, ttl: Option<
             Condition::Always,
         )
         .unwrap()
+        .version
 }
 
 /// The offsets of every record in a log file.

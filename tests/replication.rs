@@ -7,30 +7,34 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use shardkv::clock::Clock;
-use shardkv::replication::{ApplyThreads, FailoverError, Health};
-use shardkv::store::{Condition, LockFreeShard, RwLockShard, Shard, ShardedStore, StoreConfig};
+use shardkv::replication::{ApplyThreads, FailoverError, Health, Replicas};
+use shardkv::store::{
+    AckPolicy, Condition, LockFreeShard, RwLockShard, Shard, ShardedStore, StoreConfig,
+};
 
-fn store<S: Shard>(replicas: usize, queue: usize) -> Arc<ShardedStore<S>> {
+/// A store of 8 shards with `replicas` replicas whose queues hold `queue` changes.
+fn replicated<S: Shard>(replicas: usize, queue: usize) -> Arc<Replicas<S>> {
     let (clock, _hand) = Clock::manual(0);
-    Arc::new(ShardedStore::new(
+    let store = Arc::new(ShardedStore::new(
         StoreConfig {
             shards: 8,
             replicas,
-            replica_queue_capacity: queue,
             ..StoreConfig::default()
         },
         clock,
-    ))
+    ));
+    Arc::new(Replicas::attach(store, queue).unwrap())
 }
 
 /// Waits until every copy is live and has applied everything, then checks each copy of each
 /// shard equals the primary, entry by entry (key, value, version).
-fn assert_converged<S: Shard>(store: &ShardedStore<S>) {
+fn assert_converged<S: Shard>(replicas: &Replicas<S>) {
+    let store = replicas.store();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let caught_up = (0..store.shard_count())
-            .all(|s| store.is_replicated(s, store.shard_seq(s)))
-            && store
+            .all(|s| replicas.is_replicated(s, store.shard_seq(s)))
+            && replicas
                 .copy_reports()
                 .iter()
                 .all(|r| r.health == Health::Live && r.lag_ops == 0);
@@ -40,7 +44,7 @@ fn assert_converged<S: Shard>(store: &ShardedStore<S>) {
         assert!(
             Instant::now() < deadline,
             "replicas did not catch up: {:?}",
-            store.copy_reports()
+            replicas.copy_reports()
         );
         std::thread::sleep(Duration::from_millis(10));
     }
@@ -101,34 +105,37 @@ fn load<S: Shard>(store: &Arc<ShardedStore<S>>, threads: usize, ops: usize) {
 
 #[test]
 fn lockfree_replicas_equal_the_primary_after_1m_concurrent_writes() {
-    let store = store::<LockFreeShard>(2, 1 << 16);
-    let _apply = ApplyThreads::start(store.clone()).unwrap();
+    let replicas = replicated::<LockFreeShard>(2, 1 << 16);
+    let store = replicas.store().clone();
+    let _apply = ApplyThreads::start(replicas.clone()).unwrap();
     load(&store, 4, 250_000);
     // Four writers on two cores can outrun the apply threads and overflow a queue; whether
     // or not that happened, the replicas end equal to the primaries.
-    assert_converged(&store);
+    assert_converged(&replicas);
 }
 
 #[test]
 fn rwlock_replicas_equal_the_primary_after_concurrent_writes() {
-    let store = store::<RwLockShard>(1, 1 << 16);
-    let _apply = ApplyThreads::start(store.clone()).unwrap();
+    let replicas = replicated::<RwLockShard>(1, 1 << 16);
+    let store = replicas.store().clone();
+    let _apply = ApplyThreads::start(replicas.clone()).unwrap();
     load(&store, 4, 50_000);
-    assert_converged(&store);
+    assert_converged(&replicas);
 }
 
 #[test]
 fn a_replica_whose_queue_overflows_resyncs_and_converges() {
     // A queue of 16 records cannot keep up with four writers: the replica goes stale, re-syncs
     // from the primaries, and still ends equal to them.
-    let store = store::<LockFreeShard>(1, 16);
-    let _apply = ApplyThreads::start(store.clone()).unwrap();
+    let replicas = replicated::<LockFreeShard>(1, 16);
+    let store = replicas.store().clone();
+    let _apply = ApplyThreads::start(replicas.clone()).unwrap();
     load(&store, 4, 50_000);
     assert!(
-        store.stats().replica_overflows.get() > 0,
+        replicas.stats().overflows.get() > 0,
         "the queue never overflowed"
     );
-    assert_converged(&store);
+    assert_converged(&replicas);
 }
 
 #[test]
@@ -147,8 +154,9 @@ fn acknowledged_writes_survive_failover_with_tiny_queues() {
 fn a_resync_completes_while_writers_keep_overflowing_the_queue() {
     // Four writers never stop while a replica with a queue of 4 records keeps overflowing: a
     // re-sync that needed a quiet moment would never finish. It must, and more than once.
-    let store = store::<LockFreeShard>(1, 4);
-    let _apply = ApplyThreads::start(store.clone()).unwrap();
+    let replicas = replicated::<LockFreeShard>(1, 4);
+    let store = replicas.store().clone();
+    let _apply = ApplyThreads::start(replicas.clone()).unwrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writers: Vec<_> = (0..4)
         .map(|t| {
@@ -176,26 +184,27 @@ fn a_resync_completes_while_writers_keep_overflowing_the_queue() {
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while store.stats().replica_resyncs.get() < 3 && Instant::now() < deadline {
+    while replicas.stats().resyncs.get() < 3 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let resyncs_under_load = store.stats().replica_resyncs.get();
+    let resyncs_under_load = replicas.stats().resyncs.get();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writers.into_iter().for_each(|h| h.join().unwrap());
     assert!(
-        store.stats().replica_overflows.get() > 0,
+        replicas.stats().overflows.get() > 0,
         "the queue never overflowed"
     );
     assert!(
         resyncs_under_load >= 3,
         "only {resyncs_under_load} re-syncs completed while the writers ran"
     );
-    assert_converged(&store);
+    assert_converged(&replicas);
 }
 
 fn acknowledged_writes_survive_failover(queue: usize, writes: usize) {
-    let store = store::<LockFreeShard>(2, queue);
-    let _apply = ApplyThreads::start(store.clone()).unwrap();
+    let replicas = replicated::<LockFreeShard>(2, queue);
+    let store = replicas.store().clone();
+    let _apply = ApplyThreads::start(replicas.clone()).unwrap();
     // Background load on every shard while we fail primaries.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let noise = {
@@ -223,7 +232,7 @@ fn acknowledged_writes_survive_failover(queue: usize, writes: usize) {
     let mut acked = Vec::new();
     for i in 0..writes {
         let key = format!("acked{i}");
-        let version = store
+        let receipt = store
             .set(
                 key.as_bytes(),
                 Bytes::from(key.clone()),
@@ -231,11 +240,12 @@ fn acknowledged_writes_survive_failover(queue: usize, writes: usize) {
                 Condition::Always,
             )
             .unwrap();
-        let shard = store.shard_of(key.as_bytes());
         rt.block_on(async {
-            tokio::time::timeout(Duration::from_secs(10), store.acked(shard, version))
+            let ack = receipt.acknowledged(AckPolicy::AllReplicas);
+            tokio::time::timeout(Duration::from_secs(10), ack)
                 .await
                 .expect("ack=all timed out")
+                .expect("the write was acknowledged")
         });
         acked.push(key);
         if i % 250 == 0 {
@@ -245,7 +255,7 @@ fn acknowledged_writes_survive_failover(queue: usize, writes: usize) {
             // never promoted, so wait (bounded) until one is live again.
             let deadline = Instant::now() + Duration::from_secs(30);
             let after = loop {
-                match store.fail_primary(shard) {
+                match replicas.fail_primary(shard) {
                     Ok(promoted) => break promoted,
                     Err(FailoverError::NoReplica { .. }) if Instant::now() < deadline => {
                         std::thread::sleep(Duration::from_millis(1))
@@ -263,7 +273,7 @@ fn acknowledged_writes_survive_failover(queue: usize, writes: usize) {
                     "{key} lost"
                 );
             }
-            store.request_recovery(shard).unwrap();
+            replicas.request_recovery(shard).unwrap();
             let deadline = Instant::now() + Duration::from_secs(30);
             while store.failed_copies(shard) != 0 {
                 assert!(Instant::now() < deadline, "recovery did not finish");
@@ -273,22 +283,23 @@ fn acknowledged_writes_survive_failover(queue: usize, writes: usize) {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     noise.join().unwrap();
-    assert_converged(&store);
+    assert_converged(&replicas);
 }
 
 #[test]
 fn failover_without_a_replica_is_refused_and_changes_nothing() {
-    let store = store::<LockFreeShard>(0, 16);
+    let replicas = replicated::<LockFreeShard>(0, 16);
+    let store = replicas.store().clone();
     store
         .set(b"k", Bytes::from_static(b"v"), None, Condition::Always)
         .unwrap();
     let shard = store.shard_of(b"k");
-    let err = store.fail_primary(shard).unwrap_err();
+    let err = replicas.fail_primary(shard).unwrap_err();
     assert!(err.to_string().contains("no live replica"), "{err}");
     assert_eq!(store.primary_of(shard), 0);
     assert_eq!(store.get(b"k").found().unwrap().value(), b"v");
-    assert!(store.request_recovery(shard).is_err());
-    assert!(store.fail_primary(99).is_err());
+    assert!(replicas.request_recovery(shard).is_err());
+    assert!(replicas.fail_primary(99).is_err());
 }
 
 #[test]
@@ -302,7 +313,8 @@ fn expiry_is_replicated_and_keeps_working_after_failover() {
         },
         clock,
     ));
-    let _apply = ApplyThreads::start(store.clone()).unwrap();
+    let replicas = Arc::new(Replicas::attach(store.clone(), 1 << 16).unwrap());
+    let _apply = ApplyThreads::start(replicas.clone()).unwrap();
     let mut expirer = shardkv::expiry::Expirer::new(store.clone());
     for i in 0..100 {
         let ttl = Duration::from_millis(if i < 50 { 10 } else { 1_000 });
@@ -319,10 +331,10 @@ fn expiry_is_replicated_and_keeps_working_after_failover() {
     hand.advance(10);
     expirer.step();
     assert_eq!(store.len(), 50);
-    assert_converged(&store); // the replicas removed the expired keys too
-                              // Fail both shards over to the replica; the wheel keeps expiring on the new primaries.
+    assert_converged(&replicas); // the replicas removed the expired keys too
+                                 // Fail both shards over to the replica; the wheel keeps expiring on the new primaries.
     for shard in 0..2 {
-        store.fail_primary(shard).unwrap();
+        replicas.fail_primary(shard).unwrap();
     }
     expirer.step();
     hand.advance(990);
@@ -338,8 +350,9 @@ fn expiry_is_replicated_and_keeps_working_after_failover() {
 fn async_writes_lose_nothing_at_failover_because_promotion_drains_the_replica() {
     // The loss bound for ack=async is the lag reported at failure time; promotion drains the
     // chosen replica first, so the loss is in fact zero, whatever the lag was.
-    let store = store::<LockFreeShard>(1, 1 << 16);
-    let _apply = ApplyThreads::start(store.clone()).unwrap();
+    let replicas = replicated::<LockFreeShard>(1, 1 << 16);
+    let store = replicas.store().clone();
+    let _apply = ApplyThreads::start(replicas.clone()).unwrap();
     for round in 0..20 {
         let keys: Vec<String> = (0..2_000).map(|i| format!("r{round}-{i}")).collect();
         for key in &keys {
@@ -353,8 +366,8 @@ fn async_writes_lose_nothing_at_failover_because_promotion_drains_the_replica() 
                 .unwrap();
         }
         let shard = round % store.shard_count();
-        let lag_before: u64 = store.copy_reports().iter().map(|r| r.lag_ops).sum();
-        store.fail_primary(shard).unwrap();
+        let lag_before: u64 = replicas.copy_reports().iter().map(|r| r.lag_ops).sum();
+        replicas.fail_primary(shard).unwrap();
         let lost = keys
             .iter()
             .filter(|k| store.get(k.as_bytes()).found().is_none())
@@ -364,7 +377,7 @@ fn async_writes_lose_nothing_at_failover_because_promotion_drains_the_replica() 
             "lost {lost} > reported lag {lag_before}"
         );
         assert_eq!(lost, 0);
-        store.request_recovery(shard).unwrap();
+        replicas.request_recovery(shard).unwrap();
         while store.failed_copies(shard) != 0 {
             std::thread::sleep(Duration::from_millis(1));
         }

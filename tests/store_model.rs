@@ -95,7 +95,8 @@ fn run<S: Shard>(ops: &[Op]) {
                 }
                 let version = store
                     .set(&k, Bytes::from(vec![value]), ttl, Condition::Always)
-                    .unwrap();
+                    .unwrap()
+                    .version;
                 model.insert(
                     k,
                     ModelEntry {
@@ -114,7 +115,8 @@ fn run<S: Shard>(ops: &[Op]) {
                     None,
                     Condition::IfVersion(expected),
                 ) {
-                    Ok(version) => {
+                    Ok(receipt) => {
+                        let version = receipt.version;
                         assert!(live(&model, &k, now).is_some_and(|(_, v)| v == expected));
                         model.insert(
                             k,
@@ -136,7 +138,8 @@ fn run<S: Shard>(ops: &[Op]) {
                 let k = key_of(key);
                 let result = store.set(&k, Bytes::from(vec![value]), None, Condition::IfAbsent);
                 match (result, live(&model, &k, now)) {
-                    (Ok(version), None) => {
+                    (Ok(receipt), None) => {
+                        let version = receipt.version;
                         model.insert(
                             k,
                             ModelEntry {

@@ -35,6 +35,7 @@ fn set(store: &ShardedStore<RwLockShard>, value: &'static str, ttl_ms: Option<u6
             Condition::Always,
         )
         .unwrap()
+        .version
 }
 
 /// Model 3: an expiry scheduled for version v races an overwrite (version v+1, no TTL). In

@@ -12,10 +12,11 @@ mod common;
 
 use common::set;
 
-use shardkv::store::{RwLockShard, ShardedStore};
+use shardkv::replication::Replicas;
+use shardkv::store::RwLockShard;
 use shardkv::sync::{Arc, AtomicBool, Ordering};
 
-fn store(replicas: usize) -> Arc<ShardedStore<RwLockShard>> {
+fn store(replicas: usize) -> Arc<Replicas<RwLockShard>> {
     common::replicated_store(replicas, 8)
 }
 
@@ -48,8 +49,8 @@ fn model1_replica_equals_primary_with_two_writers_on_one_key() {
         let v2 = w2.join().unwrap();
         apply.join().unwrap();
         assert_ne!(v1, v2);
-        let primary = store.read_copy(0, b"k").unwrap();
-        let replica = store.read_copy(1, b"k").unwrap();
+        let primary = store.store().read_copy(0, b"k").unwrap();
+        let replica = store.store().read_copy(1, b"k").unwrap();
         assert_eq!(primary, replica);
         assert_eq!(
             primary.1,
@@ -77,6 +78,7 @@ fn model2_ack_all_wakes_exactly_when_applied() {
         let version = set(&store, "v");
         loom::future::block_on(store.acked(0, version));
         let replica = store
+            .store()
             .read_copy(1, b"k")
             .expect("acked before the replica applied it");
         assert_eq!(replica.1, version);
@@ -112,6 +114,7 @@ fn model4_failover_swap_keeps_acked_writes_readable() {
             let store = store.clone();
             loom::thread::spawn(move || {
                 store
+                    .store()
                     .get(b"k")
                     .found()
                     .map(|f| (f.value().to_vec(), f.version))
@@ -124,7 +127,7 @@ fn model4_failover_swap_keeps_acked_writes_readable() {
 
         assert_eq!(promoted, 1);
         assert_eq!(seen, Some((b"acked".to_vec(), version)));
-        let after = store.get(b"k").found().unwrap();
+        let after = store.store().get(b"k").found().unwrap();
         assert_eq!((after.value(), after.version), (&b"acked"[..], version));
     });
 }

@@ -11,11 +11,11 @@ mod common;
 
 use common::set;
 
-use shardkv::replication::{BrokenStep, Health};
-use shardkv::store::{RwLockShard, ShardedStore};
+use shardkv::replication::{BrokenStep, Health, Replicas};
+use shardkv::store::RwLockShard;
 use shardkv::sync::Arc;
 
-fn store(queue: usize) -> Arc<ShardedStore<RwLockShard>> {
+fn store(queue: usize) -> Arc<Replicas<RwLockShard>> {
     common::replicated_store(1, queue)
 }
 
@@ -25,7 +25,7 @@ fn resync_races_an_overflow(broken: bool) {
     loom::model(move || {
         let store = store(1);
         if broken {
-            store.break_replication_for_model(BrokenStep::SyncingToLive);
+            store.break_for_model(BrokenStep::SyncingToLive);
         }
         set(&store, "a"); // queued: the queue (1 record) is full
         set(&store, "b"); // overflows: the replica is stale
@@ -56,8 +56,8 @@ fn resync_races_an_overflow(broken: bool) {
         }
         assert_eq!(store.copy_health(1), Health::Live);
         assert_eq!(
-            store.read_copy(1, b"k"),
-            store.read_copy(0, b"k"),
+            store.store().read_copy(1, b"k"),
+            store.store().read_copy(0, b"k"),
             "a live replica differs from its primary: {:?}",
             store.copy_reports()
         );
@@ -82,7 +82,7 @@ fn writer_races_failover(broken: bool) {
     loom::model(move || {
         let store = store(8);
         if broken {
-            store.break_replication_for_model(BrokenStep::FailoverDrain);
+            store.break_for_model(BrokenStep::FailoverDrain);
         }
         let writer = {
             let store = store.clone();
@@ -105,6 +105,7 @@ fn writer_races_failover(broken: bool) {
 
         assert_eq!(promoted, 1);
         let found = store
+            .store()
             .get(b"k")
             .found()
             .expect("the accepted write was lost");

@@ -15,11 +15,10 @@
 //! One thread for all shards: a step costs O(due timers), and at 2–16 cores the thread sleeps
 //! almost always (see `perf/RESULTS.md` for its CPU use with 10M keys).
 //!
-//! The thread also completes the lock-free shards' table resizes (`ShardedStore::
-//! finish_resizes`): writers copy a small chunk each, and this finishes the rest, so a shard is
-//! never left half-copied (and slow to read) when the writes stop. That copy can delay expiry
-//! by as long as it takes (about 0.5 s for a shard of 1M keys); reads never return an expired
-//! key meanwhile.
+//! Each step the thread also runs the store's own upkeep (`ShardedStore::maintain`: completing
+//! the lock-free shards' table resizes), since it already wakes every few milliseconds. That
+//! work can delay expiry by as long as it takes (about 0.5 s for a shard of 1M keys); reads
+//! never return an expired key meanwhile.
 //!
 //! Must never: remove a key whose current version was not the one that expired, or block a
 //! writer.
@@ -197,7 +196,7 @@ impl ExpiryThread {
                 let report = expirer.step();
                 // Housekeeping that shares this thread: a shard whose table is growing is slow
                 // to read until the copy completes (see `store::lockfree`).
-                expirer.store.finish_resizes();
+                expirer.store.maintain();
                 if !report.backlog {
                     let now = expirer.store.clock().now();
                     let nap = expirer.sleep_hint(now).clamp(MIN_SLEEP, MAX_SLEEP);

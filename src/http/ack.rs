@@ -9,23 +9,25 @@
 //! Must never: block a tokio worker while waiting, or answer a write before the waits its
 //! policy asks for have ended.
 
+use std::future::Future;
+use std::pin::pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use super::reply::ApiError;
 use super::AppState;
-use crate::persistence::FsyncMode;
-use crate::store::Shard;
+use crate::store::{AckPolicy, AckWait, Acknowledgement, Shard};
 
 /// Whether to wait for every live replica (`ack=all`) or answer after the primary (`async`);
 /// absent means the server's `--ack` default.
 pub(super) fn ack_param<S: Shard>(
     state: &AppState<S>,
     raw: Option<&[u8]>,
-) -> Result<bool, ApiError> {
+) -> Result<AckPolicy, ApiError> {
     match raw {
-        None => Ok(state.ack_all),
-        Some(b"async") => Ok(false),
-        Some(b"all") => Ok(true),
+        None => Ok(state.ack),
+        Some(b"async") => Ok(AckPolicy::Primary),
+        Some(b"all") => Ok(AckPolicy::AllReplicas),
         Some(other) => Err(ApiError::BadParam {
             name: "ack",
             value: String::from_utf8_lossy(other).into_owned(),
@@ -34,32 +36,26 @@ pub(super) fn ack_param<S: Shard>(
     }
 }
 
-/// How long an `ack=all` write waits for its replicas before answering 503.
+/// How long a write waits for its acknowledgement before answering 503.
 pub(super) const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// With `ack=all`, waits (without blocking a worker) until every live replica of `shard` has
-/// applied `version`.
-pub(super) async fn await_ack<S: Shard>(
-    state: &AppState<S>,
-    shard: usize,
-    version: u64,
-    all: bool,
-) -> Result<(), ApiError> {
-    if let Some(log) = state.store.log_sink() {
-        if log.fsync == FsyncMode::Always {
-            tokio::time::timeout(ACK_TIMEOUT, log.durable(shard, version))
-                .await
-                .map_err(|_| ApiError::NotDurable {
-                    secs: ACK_TIMEOUT.as_secs(),
-                })??;
+/// Waits (without blocking a worker) until a write's receipt is acknowledged, at most
+/// [`ACK_TIMEOUT`]; a time-out names what was still missing (the disk, or the replicas).
+pub(super) async fn acknowledged<S: Shard>(ack: Acknowledgement<'_, S>) -> Result<(), ApiError> {
+    let mut ack = pin!(ack);
+    // Most writes need no wait at all: answer them without arming a timer.
+    let first = std::future::poll_fn(|cx| Poll::Ready(ack.as_mut().poll(cx))).await;
+    if let Poll::Ready(result) = first {
+        return Ok(result?);
+    }
+    match tokio::time::timeout(ACK_TIMEOUT, ack.as_mut()).await {
+        Ok(result) => Ok(result?),
+        Err(_) => {
+            let secs = ACK_TIMEOUT.as_secs();
+            Err(match ack.waiting_for() {
+                Some(AckWait::Durable) => ApiError::NotDurable { secs },
+                Some(AckWait::Replicated) | None => ApiError::AckTimeout { secs },
+            })
         }
     }
-    if !all || state.store.replicas() == 0 {
-        return Ok(());
-    }
-    tokio::time::timeout(ACK_TIMEOUT, state.store.acked(shard, version))
-        .await
-        .map_err(|_| ApiError::AckTimeout {
-            secs: ACK_TIMEOUT.as_secs(),
-        })
 }

@@ -37,12 +37,12 @@ pub(super) async fn shard<S: Shard>(
         value: id.to_string(),
         expected: "a shard number from /dashboard",
     })?;
-    let store = state.store.clone();
+    let replicas = state.replicas.clone();
     if action == "fail" {
-        let old = (shard < store.shard_count()).then(|| store.primary_of(shard));
+        let old = (shard < replicas.store().shard_count()).then(|| replicas.primary_of(shard));
         // Promotion waits for the replica to drain: off the async workers.
         let promoted = joined(
-            tokio::task::spawn_blocking(move || store.fail_primary(shard)).await,
+            tokio::task::spawn_blocking(move || replicas.fail_primary(shard)).await,
             "failing over the shard",
         )??;
         return Ok(json(
@@ -50,9 +50,9 @@ pub(super) async fn shard<S: Shard>(
             &serde_json::json!({ "shard": shard, "failed": old, "primary": promoted }),
         ));
     }
-    let asked = store.request_recovery(shard)?;
+    let asked = replicas.request_recovery(shard)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while store.failed_copies(shard) != 0 {
+    while replicas.failed_copies(shard) != 0 {
         if tokio::time::Instant::now() >= deadline {
             return Err(ApiError::Failover(
                 crate::replication::FailoverError::DrainTimeout { shard },
@@ -65,7 +65,7 @@ pub(super) async fn shard<S: Shard>(
         &serde_json::json!({
             "shard": shard,
             "recovered": asked,
-            "primary": store.primary_of(shard),
+            "primary": replicas.primary_of(shard),
         }),
     ))
 }
@@ -106,7 +106,7 @@ pub(super) async fn snapshot<S: Shard>(
         return not_allowed(req.method(), "POST");
     }
     authorize(state, peer, req)?;
-    let log = state.store.log_sink().ok_or(ApiError::NoPersistence)?;
+    let log = state.log.as_ref().ok_or(ApiError::NoPersistence)?;
     let done = log.request_snapshot();
     let result = joined(
         tokio::task::spawn_blocking(move || done.recv_timeout(Duration::from_secs(600))).await,

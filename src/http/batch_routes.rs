@@ -9,12 +9,12 @@
 use bytes::Bytes;
 use hyper::StatusCode;
 
-use super::ack::{ack_param, await_ack};
+use super::ack::{ack_param, acknowledged};
 use super::batch::{self, Encoding};
 use super::query::Params;
 use super::reply::{json, with_type, ApiError, Reply, JSON};
 use super::AppState;
-use crate::store::{Found, Shard};
+use crate::store::{Found, Lookup, Shard};
 
 /// `POST /v1/mget` with `{"keys": [...]}` → `{"values": {"k": "v" | null}}` (keys sorted, each
 /// once). The answer is measured as it will be sent (escapes and base64 included) and refused
@@ -26,15 +26,15 @@ pub(super) fn mget<S: Shard>(
 ) -> Result<Reply, ApiError> {
     let encoding = Encoding::from_query(query)?;
     let keys = batch::parse_mget(body, state.limits.max_batch)?;
-    for key in &keys {
-        state.store.validate_key(key.as_bytes())?;
+    if keys.iter().any(|key| key.is_empty()) {
+        return Err(ApiError::EmptyKey);
     }
     // Handles to the stored records (no copies) until the answer is known to fit.
-    let mut found = std::collections::BTreeMap::new();
-    for key in keys {
-        let value = state.store.get(key.as_bytes()).found();
-        found.insert(key, value);
-    }
+    let lookups = state.store.get_many(&keys)?;
+    let found: std::collections::BTreeMap<_, _> = keys
+        .into_iter()
+        .zip(lookups.into_iter().map(Lookup::found))
+        .collect();
     let mut answer = batch::MgetAnswer::new(encoding, state.limits.max_batch_answer_bytes);
     for (key, value) in &found {
         answer.count(key, value.as_ref().map(Found::value))?;
@@ -56,21 +56,17 @@ pub(super) async fn mset<S: Shard>(
     body: &[u8],
 ) -> Result<Reply, ApiError> {
     let encoding = Encoding::from_query(query)?;
-    let all = ack_param(state, Params::parse(query)?.ack.as_deref())?;
+    let policy = ack_param(state, Params::parse(query)?.ack.as_deref())?;
     let writes = batch::parse_mset(body, encoding, state.limits.max_batch)?;
     let items: Vec<_> = writes
         .iter()
         .map(|w| (w.key.as_bytes(), &w.value[..], w.ttl))
         .collect();
-    let versions = state.store.set_all(&items)?;
-    // The last version written to each shard: acknowledging it covers the earlier ones.
-    let mut last = std::collections::BTreeMap::new();
-    for (write, version) in writes.iter().zip(versions) {
-        last.insert(state.store.shard_of(write.key.as_bytes()), version);
+    if writes.iter().any(|w| w.key.is_empty()) {
+        return Err(ApiError::EmptyKey);
     }
-    for (shard, version) in last {
-        await_ack(state, shard, version, all).await?;
-    }
+    let receipt = state.store.set_many(&items)?;
+    acknowledged(receipt.acknowledged(policy)).await?;
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "written": writes.len() }),

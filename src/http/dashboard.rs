@@ -59,7 +59,8 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
     let replicas: Vec<_> = if store.replicas() == 0 {
         Vec::new()
     } else {
-        store
+        state
+            .replicas
             .copy_reports()
             .into_iter()
             .map(|r| {
@@ -115,7 +116,7 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
             "total": stats.connections_total.get(),
         },
         "replicas": replicas,
-        "persistence": store.log_sink().map(|log| serde_json::json!({
+        "persistence": state.log.as_ref().map(|log| serde_json::json!({
             "fsync": format!("{:?}", log.fsync),
             "generation": log.generation.load(Ordering::Relaxed),
             "queueDepth": log.queue_depth(),
@@ -129,8 +130,8 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
             "failures": log.failures.load(Ordering::Relaxed),
             "versionLease": log.lease_limit(),
         })),
-        "replicaOverflows": store.stats().replica_overflows.get(),
-        "replicaResyncs": store.stats().replica_resyncs.get(),
+        "replicaOverflows": state.replicas.stats().overflows.get(),
+        "replicaResyncs": state.replicas.stats().resyncs.get(),
     });
     json(StatusCode::OK, &body)
 }
@@ -184,7 +185,7 @@ pub fn metrics<S: Shard>(state: &AppState<S>) -> Reply {
         state.expiry.wheel_lag_ticks.load(Ordering::Relaxed) as f64 / 1e3
     );
     if store.replicas() > 0 {
-        let reports = store.copy_reports();
+        let reports = state.replicas.copy_reports();
         let per_copy: [CopyGauge; 3] = [
             ("shardkv_replica_lag_ops", "Writes not yet applied.", |r| {
                 r.lag_ops as f64
@@ -209,12 +210,12 @@ pub fn metrics<S: Shard>(state: &AppState<S>) -> Reply {
             (
                 "shardkv_replica_overflows_total",
                 "Writes a replica's full queue could not take (it went stale).",
-                store.stats().replica_overflows.get(),
+                state.replicas.stats().overflows.get(),
             ),
             (
                 "shardkv_replica_resyncs_total",
                 "Re-syncs of a stale replica that completed (it went live again).",
-                store.stats().replica_resyncs.get(),
+                state.replicas.stats().resyncs.get(),
             ),
         ];
         for (name, help, value) in counters {
@@ -223,7 +224,7 @@ pub fn metrics<S: Shard>(state: &AppState<S>) -> Reply {
             let _ = writeln!(out, "{name} {value}");
         }
     }
-    if let Some(log) = store.log_sink() {
+    if let Some(log) = &state.log {
         let _ = writeln!(
             out,
             "# HELP shardkv_log_healthy 1 while the append-only log takes writes, 0 while writes are refused (failed or shutting down)."

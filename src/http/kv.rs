@@ -12,8 +12,8 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, ETAG};
 use hyper::{Method, Request, StatusCode};
 
-use super::ack::{ack_param, await_ack};
-use super::params::{read_body, ttl_param};
+use super::ack::{ack_param, acknowledged};
+use super::params::{check_key, read_body, ttl_param};
 use super::preconditions::Preconditions;
 use super::query::Params;
 use super::reply::{empty, not_allowed, with_type, ApiError, Body, Reply, OCTETS};
@@ -51,7 +51,7 @@ fn rest_get<S: Shard>(
     method: &Method,
 ) -> Result<Reply, ApiError> {
     let pre = Preconditions::of(req)?;
-    state.store.validate_key(key)?;
+    check_key(state.store.limits(), key)?;
     let found = match state.store.get(key) {
         Lookup::Hit(found) => found,
         Lookup::Miss | Lookup::Expired => return Err(ApiError::NotFound),
@@ -84,14 +84,14 @@ async fn rest_put<S: Shard>(
 ) -> Result<Reply, ApiError> {
     let params = Params::parse(req.uri().query().unwrap_or("").as_bytes())?;
     let ttl = ttl_param(params.ttl.as_deref())?;
-    let all = ack_param(state, params.ack.as_deref())?;
+    let policy = ack_param(state, params.ack.as_deref())?;
     let condition = Preconditions::of(&req)?.condition()?;
-    state.store.validate_key(&key)?;
+    check_key(state.store.limits(), &key)?;
     let body = read_body(state, req).await?;
-    let version = state.store.set(&key, &body, ttl, condition)?;
-    await_ack(state, state.store.shard_of(&key), version, all).await?;
+    let receipt = state.store.set(&key, &body, ttl, condition)?;
+    acknowledged(receipt.acknowledged(policy)).await?;
     let mut reply = empty(StatusCode::NO_CONTENT);
-    reply.headers_mut().insert(ETAG, etag(version));
+    reply.headers_mut().insert(ETAG, etag(receipt.version));
     Ok(reply)
 }
 
@@ -103,12 +103,13 @@ async fn rest_delete<S: Shard>(
     key: &[u8],
 ) -> Result<Reply, ApiError> {
     let params = Params::parse(req.uri().query().unwrap_or("").as_bytes())?;
-    let all = ack_param(state, params.ack.as_deref())?;
+    let policy = ack_param(state, params.ack.as_deref())?;
     let condition = Preconditions::of(req)?.condition()?;
-    let Some(version) = state.store.delete_if(key, condition)? else {
+    check_key(state.store.limits(), key)?;
+    let Some(receipt) = state.store.delete_if(key, condition)? else {
         return Err(ApiError::NotFound);
     };
-    await_ack(state, state.store.shard_of(key), version, all).await?;
+    acknowledged(receipt.acknowledged(policy)).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 

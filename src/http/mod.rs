@@ -42,7 +42,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::expiry::ExpiryStats;
-use crate::store::{Shard, ShardedStore};
+use crate::persistence::LogSink;
+use crate::replication::Replicas;
+use crate::store::{AckPolicy, Shard, ShardedStore};
 use crate::sync::Ordering;
 use reply::Reply;
 use stats::HttpStats;
@@ -72,8 +74,12 @@ pub struct HttpLimits {
 
 /// What every request handler can see.
 pub struct AppState<S: Shard> {
-    /// The store.
+    /// The store: the one API every data route calls.
     pub store: Arc<ShardedStore<S>>,
+    /// The store's replicas (dashboard, failover and recovery).
+    pub replicas: Arc<Replicas<S>>,
+    /// The append-only log, when persistence is on (dashboard and snapshots).
+    pub log: Option<Arc<LogSink>>,
     /// The expiry thread's counters.
     pub expiry: Arc<ExpiryStats>,
     /// Request and connection counters.
@@ -82,8 +88,8 @@ pub struct AppState<S: Shard> {
     pub limits: HttpLimits,
     /// When the server started.
     pub started: Instant,
-    /// Whether writes wait for every live replica unless the request says `ack=async`.
-    pub ack_all: bool,
+    /// When a write is answered unless the request's `ack` says otherwise (`--ack`).
+    pub ack: AckPolicy,
     /// The token admin routes require, if set (otherwise they answer loopback clients only).
     pub admin_token: Option<String>,
 }

@@ -11,9 +11,9 @@
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 
-use super::ack::{ack_param, await_ack};
+use super::ack::{ack_param, acknowledged};
 use super::kv::value_reply;
-use super::params::ttl_param;
+use super::params::{check_key, ttl_param};
 use super::query::Params;
 use super::reply::{with_type, ApiError, Reply, TEXT};
 use super::AppState;
@@ -27,7 +27,7 @@ pub(super) fn get<S: Shard>(
 ) -> Result<Reply, ApiError> {
     let params = Params::parse(query)?;
     let key = params.key.ok_or(ApiError::MissingParam("key"))?;
-    state.store.validate_key(&key)?;
+    check_key(state.store.limits(), &key)?;
     match state.store.get(&key) {
         Lookup::Hit(found) => Ok(value_reply(state, found, method, false)),
         Lookup::Miss | Lookup::Expired => Err(ApiError::NotFound),
@@ -37,20 +37,13 @@ pub(super) fn get<S: Shard>(
 /// `GET /set?key=K&value=V&ttl=60s`, or `POST /set` with the same as a form body (for values
 /// too long for a URL).
 pub(super) async fn set<S: Shard>(state: &AppState<S>, form: &[u8]) -> Result<Reply, ApiError> {
-    let (shard, version, all) = set_from_params(state, Params::parse(form)?)?;
-    await_ack(state, shard, version, all).await?;
-    Ok(with_type(StatusCode::OK, &TEXT, Bytes::from_static(b"OK")))
-}
-
-/// Validates and applies a `/set`; returns the shard, the new version and the ack mode.
-fn set_from_params<S: Shard>(
-    state: &AppState<S>,
-    params: Params<'_>,
-) -> Result<(usize, u64, bool), ApiError> {
+    let params = Params::parse(form)?;
     let key = params.key.ok_or(ApiError::MissingParam("key"))?;
     let value = params.value.ok_or(ApiError::MissingParam("value"))?;
     let ttl = ttl_param(params.ttl.as_deref())?;
-    let all = ack_param(state, params.ack.as_deref())?;
-    let version = state.store.set(&key, &value, ttl, Condition::Always)?;
-    Ok((state.store.shard_of(&key), version, all))
+    let policy = ack_param(state, params.ack.as_deref())?;
+    check_key(state.store.limits(), &key)?;
+    let receipt = state.store.set(&key, &value, ttl, Condition::Always)?;
+    acknowledged(receipt.acknowledged(policy)).await?;
+    Ok(with_type(StatusCode::OK, &TEXT, Bytes::from_static(b"OK")))
 }

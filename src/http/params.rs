@@ -21,7 +21,7 @@ use super::reply::ApiError;
 use super::AppState;
 use crate::clock::TICK;
 use crate::duration::parse_ttl;
-use crate::store::Shard;
+use crate::store::{Limits, Shard};
 
 /// The longest TTL accepted over HTTP: 10 years.
 pub const MAX_TTL: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
@@ -35,6 +35,15 @@ pub fn ttl_param(raw: Option<&[u8]>) -> Result<Option<Duration>, ApiError> {
     Ok(Some(Duration::from_nanos(
         (TICK.as_nanos() as u64).saturating_mul(ticks),
     )))
+}
+
+/// Checks a key against HTTP's rule (not empty) and the store's size limit. Routes call it
+/// before reading a body, so a request for a bad key is refused without reading its value.
+pub(super) fn check_key(limits: &Limits, key: &[u8]) -> Result<(), ApiError> {
+    if key.is_empty() {
+        return Err(ApiError::EmptyKey);
+    }
+    Ok(limits.check_key(key)?)
 }
 
 /// Reads the whole request body, refusing more than the largest value plus framing.

@@ -168,6 +168,9 @@ pub enum ApiError {
         /// The timeout.
         secs: u64,
     },
+    /// The key is empty (HTTP's own rule: Redis allows empty keys, so the store does too).
+    #[error("key must not be empty")]
+    EmptyKey,
     /// A persistence route was called without `--data-dir`.
     #[error("persistence is off: start the server with --data-dir DIR")]
     NoPersistence,
@@ -216,6 +219,7 @@ impl ApiError {
         // a client error by default.
         match self {
             ApiError::MissingParam(_)
+            | ApiError::EmptyKey
             | ApiError::NotUtf8(_)
             | ApiError::BadParam { .. }
             | ApiError::Query(_)
@@ -223,9 +227,9 @@ impl ApiError {
             | ApiError::BodyRead(_)
             | ApiError::Json(_) => StatusCode::BAD_REQUEST,
             ApiError::Store(e) => match e {
-                StoreError::EmptyKey
-                | StoreError::KeyTooLong { .. }
-                | StoreError::TtlNotPositive => StatusCode::BAD_REQUEST,
+                StoreError::KeyTooLong { .. } | StoreError::TtlNotPositive => {
+                    StatusCode::BAD_REQUEST
+                }
                 StoreError::ValueTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 StoreError::MemoryFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
                 StoreError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
@@ -319,7 +323,7 @@ mod tests {
     #[test]
     fn store_and_failover_errors_keep_their_statuses() {
         let cases = [
-            (ApiError::Store(StoreError::EmptyKey), 400),
+            (ApiError::EmptyKey, 400),
             (ApiError::Store(StoreError::TtlNotPositive), 400),
             (
                 ApiError::Store(StoreError::ValueTooLarge { len: 2, max: 1 }),

@@ -12,8 +12,9 @@ use std::task::{Context, Poll};
 
 use super::progress::SharedProgress;
 use super::FsyncMode;
-use crate::replication::{Op, QueuedWrite};
-use crate::store::StoreError;
+use crate::store::{
+    AckPolicy, AckWait, Admission, Change, ChangeSink, Published, Roles, StoreError,
+};
 use crate::sync::{
     lock, AtomicBool, AtomicU64, AtomicU8, BoundedQueue, Mutex, Ordering, ParkedConsumer, WakerList,
 };
@@ -38,7 +39,7 @@ pub enum LogHealth {
 
 /// The queue between writers and the log thread, and the durability progress it publishes.
 pub struct LogSink {
-    pub(super) queue: BoundedQueue<QueuedWrite>,
+    pub(super) queue: BoundedQueue<Change>,
     /// Set by a writer whose record did not fit (a hint: the log thread checks the drops).
     pub(super) overflowed: AtomicBool,
     /// Per shard: dropped records and durable progress.
@@ -97,7 +98,7 @@ impl LogSink {
 
     /// Inside the writer section, before a write takes `version`: refuses it while the log is
     /// failed, while the server shuts down, or when `version` is past the lease on disk.
-    pub fn admit(&self, version: u64) -> Result<(), StoreError> {
+    fn admit_version(&self, version: u64) -> Result<(), StoreError> {
         self.check_writable()?;
         let limit = self.lease_limit.load(Ordering::Relaxed);
         if version > limit.saturating_sub(self.lease_size / 2)
@@ -119,7 +120,7 @@ impl LogSink {
 
     /// Inside the writer section of a write that hands out no version (a delete): refuses it
     /// while the log is failed or the server shuts down.
-    pub fn check_writable(&self) -> Result<(), StoreError> {
+    fn check_writable(&self) -> Result<(), StoreError> {
         match self.state.load(Ordering::Acquire) {
             HEALTHY => Ok(()),
             SHUTTING_DOWN => Err(StoreError::ShuttingDown),
@@ -129,15 +130,10 @@ impl LogSink {
         }
     }
 
-    /// Queues one write (inside the writer section). Never waits.
-    pub(crate) fn append(&self, shard: usize, seq: u64, op: Op) {
-        let record = QueuedWrite {
-            shard: shard as u32,
-            seq,
-            tick: 0,
-            op,
-        };
-        if self.queue.push(record).is_err() {
+    /// Queues one change (inside the writer section). Never waits.
+    fn append(&self, change: Change) {
+        let (shard, seq) = (change.shard as usize, change.seq);
+        if self.queue.push(change).is_err() {
             // Inside the writer section: recorded before any later record of this shard is
             // queued, so the log thread sees it before it could publish past it.
             self.progress.record_dropped(shard, seq);
@@ -200,7 +196,7 @@ impl LogSink {
 
     /// Refuses every later write with "shutting down" (the caller then takes each shard's
     /// writer section once, so no write admitted before this call is still being queued).
-    pub(crate) fn refuse_writes_for_shutdown(&self) {
+    fn refuse_writes_for_shutdown(&self) {
         self.state.store(SHUTTING_DOWN, Ordering::SeqCst);
     }
 
@@ -257,5 +253,46 @@ impl Future for Durable<'_> {
                 ),
             })),
         }
+    }
+}
+
+/// The log is a sink of the store's change stream: it admits writes (refusing them while it
+/// cannot record them), queues every change, and acknowledges a write once it is on disk when
+/// the fsync mode is `always`.
+impl ChangeSink for LogSink {
+    fn waits_for(&self) -> AckWait {
+        AckWait::Durable
+    }
+
+    fn admit(&self, _shard: usize, admission: Admission) -> Result<(), StoreError> {
+        match admission {
+            Admission::Versions(last) => self.admit_version(last),
+            // A delete hands out no version (no ETag), so the version lease does not apply.
+            Admission::Removal => self.check_writable(),
+        }
+    }
+
+    fn publish(&self, published: Published<'_>) {
+        for change in published.changes() {
+            self.append(change.clone());
+        }
+    }
+
+    fn poll_acknowledged(
+        &self,
+        cx: &mut Context<'_>,
+        shard: usize,
+        seq: u64,
+        _roles: &dyn Fn() -> Roles,
+        _policy: AckPolicy,
+    ) -> Poll<Result<(), StoreError>> {
+        if self.fsync != FsyncMode::Always {
+            return Poll::Ready(Ok(()));
+        }
+        std::pin::pin!(self.durable(shard, seq)).poll(cx)
+    }
+
+    fn close(&self) {
+        self.refuse_writes_for_shutdown();
     }
 }

@@ -33,7 +33,7 @@ use super::progress::Publisher;
 use super::{FsyncMode, LogSink, PersistenceError};
 use crate::clock::{Tick, NEVER};
 use crate::faults::{self, Point};
-use crate::replication::Op;
+use crate::store::Op;
 use crate::store::{Shard, ShardedStore};
 use crate::sync::{lock, Ordering};
 use generation::{create_log, io_err};
@@ -89,10 +89,10 @@ impl LogThread {
         let file = create_log(&dir, gen, shards)?;
         sink.generation.store(gen, Ordering::Relaxed);
         // Attach before the snapshot copies any shard: every write after a shard's copy is logged.
-        if store.log.set(sink.clone()).is_err() {
+        if let Err(e) = store.register_sink(sink.clone()) {
             return Err(PersistenceError::Io {
                 path: dir,
-                source: std::io::Error::other("this store already has a log"),
+                source: std::io::Error::other(e),
             });
         }
         let wall_origin_ms = wall_ms().saturating_sub(store.clock().now());

@@ -1,90 +1,68 @@
-//! Apply threads: each drains one copy's queue in order, applies the records to that copy of
+//! Apply threads: each drains one copy's queue in order, applies the changes to that copy of
 //! their shards, publishes its progress, and performs the re-syncs the copy needs.
 //!
 //! Only this copy's thread writes to this copy's replica maps (re-syncs included, see
 //! `resync`), so applying needs no lock.
 //!
-//! Must never: apply a record at or below the copy's applied sequence for its shard, or write
+//! Must never: apply a change at or below the copy's applied sequence for its shard, or write
 //! to a shard of which this copy is the primary or a failed copy.
 
 use super::resync::Reason;
-use crate::replication::{Health, Op, QueuedWrite};
-use crate::store::{Entry, Shard, ShardedStore};
+use super::{Health, QueuedChange, Replicas};
+use crate::store::{Entry, Op, Shard};
 use crate::sync::Ordering;
 
-impl<S: Shard> ShardedStore<S> {
-    /// Applies up to `max` queued records to copy `copy`, after any re-sync it needs; returns
-    /// how many records it took (the apply thread's step; loom models call it directly).
+impl<S: Shard> Replicas<S> {
+    /// Applies up to `max` queued changes to copy `copy`, after any re-sync it needs; returns
+    /// how many it took (the apply thread's step; loom models call it directly).
     pub fn apply_pending(&self, copy: usize, max: usize) -> usize {
-        let state = &self.replication.copies[copy];
+        let state = &self.state.copies[copy];
         if state.health() == Health::Stale {
             self.resync_copy(copy);
         }
-        for shard in 0..self.slots.len() {
+        for shard in 0..self.store.shard_count() {
             if state.health() == Health::Live
                 && state.resync_requested[shard].load(Ordering::Acquire)
                 && self.resync_shard(copy, shard, Reason::Recover)
             {
                 state.resync_requested[shard].store(false, Ordering::Release);
-                self.replication.wake_waiters();
+                self.state.wake_waiters();
             }
         }
         let mut taken = 0;
         while taken < max {
-            let Some(record) = state.queue.pop() else {
+            let Some(queued) = state.queue.pop() else {
                 break;
             };
-            self.apply_record(copy, record);
+            self.apply_change(copy, queued);
             taken += 1;
         }
         if taken > 0 {
-            self.replication.wake_waiters();
+            self.state.wake_waiters();
         }
         taken
     }
 
-    pub(crate) fn apply_record(&self, copy: usize, record: QueuedWrite) {
-        let shard = record.shard as usize;
-        let slot = &self.slots[shard];
-        let state = &self.replication.copies[copy];
-        if record.seq <= state.applied[shard].load(Ordering::Acquire)
-            || slot.primary.load(Ordering::Acquire) == copy
-            || slot.failed.load(Ordering::Acquire) & (1 << copy) != 0
+    pub(super) fn apply_change(&self, copy: usize, queued: QueuedChange) {
+        let QueuedChange { change, tick } = queued;
+        let shard = change.shard as usize;
+        let state = &self.state.copies[copy];
+        if change.seq <= state.applied[shard].load(Ordering::Acquire)
+            || !self.store.roles(shard).serves_as_replica(copy)
         {
             return;
         }
-        let map = &slot.copies[copy];
-        match record.op {
-            Op::Set {
-                record: stored,
-                deadline,
-            } => {
-                map.upsert(stored, |_| Entry::new(record.seq, deadline));
+        let map = self.store.copy(shard, copy);
+        match change.op {
+            Op::Set { record, deadline } => {
+                map.upsert(record, |_| Entry::new(change.seq, deadline));
             }
             Op::Remove { key } => {
                 map.remove(&key);
             }
         }
-        state.applied_tick.store(record.tick, Ordering::Release);
-        state.applied[shard].store(record.seq, Ordering::Release);
-    }
-
-    /// Reads `key` from copy `copy` of its shard, whatever that copy's role (tests and models
-    /// compare replicas with primaries through this).
-    pub fn read_copy(&self, copy: usize, key: &[u8]) -> Option<(Vec<u8>, u64, crate::clock::Tick)> {
-        let slot = &self.slots[self.shard_of(key)];
-        slot.copies[copy].read(key, |e| {
-            e.map(|(r, e)| (r.value().to_vec(), e.version, e.deadline))
-        })
-    }
-
-    /// Every entry of copy `copy` of `shard`, sorted by key (tests compare copies with this).
-    pub fn copy_contents(&self, copy: usize, shard: usize) -> Vec<(Vec<u8>, Vec<u8>, u64)> {
-        let mut out = Vec::new();
-        self.slots[shard].copies[copy]
-            .for_each(|r, e| out.push((r.key().to_vec(), r.value().to_vec(), e.version)));
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
+        state.applied_tick.store(tick, Ordering::Release);
+        state.applied[shard].store(change.seq, Ordering::Release);
     }
 }
 
@@ -96,17 +74,15 @@ pub struct ApplyThreads {
 
 #[cfg(not(shardkv_loom))]
 impl ApplyThreads {
-    /// Starts one apply thread per copy of `store` (none without replicas).
-    pub fn start<S: Shard>(
-        store: std::sync::Arc<ShardedStore<S>>,
-    ) -> std::io::Result<ApplyThreads> {
+    /// Starts one apply thread per copy of `replicas`' store (none without replicas).
+    pub fn start<S: Shard>(replicas: std::sync::Arc<Replicas<S>>) -> std::io::Result<ApplyThreads> {
         let mut workers = Vec::new();
-        if store.replicas() > 0 {
-            for copy in 0..store.replication.copies.len() {
-                let store = store.clone();
+        if replicas.replicas() > 0 {
+            for copy in 0..replicas.state.copies.len() {
+                let replicas = replicas.clone();
                 workers.push(crate::worker::Worker::spawn(
                     format!("shardkv-apply-{copy}"),
-                    move |stop| apply_loop(&store, copy, stop),
+                    move |stop| apply_loop(&replicas, copy, stop),
                 )?);
             }
         }
@@ -115,15 +91,11 @@ impl ApplyThreads {
 }
 
 #[cfg(not(shardkv_loom))]
-fn apply_loop<S: Shard>(
-    store: &ShardedStore<S>,
-    copy: usize,
-    stop: &std::sync::atomic::AtomicBool,
-) {
-    let state = &store.replication.copies[copy];
+fn apply_loop<S: Shard>(replicas: &Replicas<S>, copy: usize, stop: &std::sync::atomic::AtomicBool) {
+    let state = &replicas.state.copies[copy];
     state.consumer.register_current();
     while !stop.load(Ordering::Acquire) {
-        if store.apply_pending(copy, 4096) > 0 {
+        if replicas.apply_pending(copy, 4096) > 0 {
             continue;
         }
         state.consumer.nap(std::time::Duration::from_millis(5), || {

@@ -10,10 +10,10 @@
 //!
 //! Must never: promote a replica that has not applied everything the shard acknowledged.
 
-use crate::store::{Shard, ShardedStore};
-use crate::sync::{lock, Ordering};
+use crate::store::Shard;
+use crate::sync::{wait_until, Deadline, Ordering};
 
-use super::Health;
+use super::{BrokenStep, Health, Replicas};
 
 /// Why a failover or recovery request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,25 +48,23 @@ pub enum FailoverError {
     },
 }
 
-impl<S: Shard> ShardedStore<S> {
+impl<S: Shard> Replicas<S> {
     fn check_shard(&self, shard: usize) -> Result<(), FailoverError> {
-        if shard >= self.slots.len() {
-            return Err(FailoverError::NoSuchShard {
-                shard,
-                shards: self.slots.len(),
-            });
+        let shards = self.store.shard_count();
+        if shard >= shards {
+            return Err(FailoverError::NoSuchShard { shard, shards });
         }
         Ok(())
     }
 
     /// The copy that is primary for `shard` now.
     pub fn primary_of(&self, shard: usize) -> usize {
-        self.slots[shard].primary.load(Ordering::Acquire)
+        self.store.primary_of(shard)
     }
 
     /// Bit `c` set: copy `c` of `shard` is failed.
     pub fn failed_copies(&self, shard: usize) -> u64 {
-        self.slots[shard].failed.load(Ordering::Acquire)
+        self.store.failed_copies(shard)
     }
 
     /// Marks `shard`'s primary failed and promotes its most up-to-date live replica, after the
@@ -78,13 +76,11 @@ impl<S: Shard> ShardedStore<S> {
     /// Blocks the caller (at most about five seconds in all): call it off the async runtime.
     pub fn fail_primary(&self, shard: usize) -> Result<usize, FailoverError> {
         self.check_shard(shard)?;
-        let slot = &self.slots[shard];
-        let copies = &self.replication.copies;
+        let copies = &self.state.copies;
         let choose = || {
-            let primary = slot.primary.load(Ordering::Acquire);
-            let failed = slot.failed.load(Ordering::Acquire);
+            let roles = self.store.roles(shard);
             (0..copies.len())
-                .filter(|&c| c != primary && failed & (1 << c) == 0)
+                .filter(|&c| roles.serves_as_replica(c))
                 .filter(|&c| copies[c].health() == Health::Live)
                 .max_by_key(|&c| copies[c].applied[shard].load(Ordering::Acquire))
                 .ok_or(FailoverError::NoReplica { shard })
@@ -93,47 +89,37 @@ impl<S: Shard> ShardedStore<S> {
         let deadline = Deadline::in_five_seconds();
         // Step 1: catch up without the writer section.
         let early = choose()?;
-        let accepted = slot.last_seq.load(Ordering::Acquire);
+        let accepted = self.store.shard_seq(shard);
         if !wait_until(&deadline, || {
             copies[early].notify();
             applied(early) >= accepted
         }) {
             return Err(FailoverError::DrainTimeout { shard });
         }
-        #[cfg(shardkv_loom)]
-        if self.replication.is_broken(super::BrokenStep::FailoverDrain) {
+        if self.state.is_broken(BrokenStep::FailoverDrain) {
             // Broken variant: promote on the first wait alone.
-            let seq = lock(&slot.writer);
-            let primary = slot.primary.load(Ordering::Acquire);
-            slot.failed.fetch_or(1 << primary, Ordering::AcqRel);
-            slot.primary.store(early, Ordering::Release);
-            slot.needs_sweep.store(true, Ordering::Release);
-            drop(seq);
-            self.replication.wake_waiters();
+            self.store.lock_roles(shard).promote(early);
+            self.state.wake_waiters();
             return Ok(early);
         }
         // Step 2: inside the writer section no write can land; wait for the last few.
-        let seq = lock(&slot.writer);
-        let primary = slot.primary.load(Ordering::Acquire);
+        let section = self.store.lock_roles(shard);
         let candidate = choose()?;
-        let target = *seq;
+        let target = section.seq();
         if !wait_until(&deadline, || {
             copies[candidate].notify();
             applied(candidate) >= target
         }) {
             return Err(FailoverError::DrainTimeout { shard });
         }
-        slot.failed.fetch_or(1 << primary, Ordering::AcqRel);
-        slot.primary.store(candidate, Ordering::Release);
-        // The new primary's entries carry no timer bookkeeping: have the expiry thread arm them.
-        slot.needs_sweep.store(true, Ordering::Release);
-        drop(seq);
-        self.replication.wake_waiters();
+        section.promote(candidate);
+        drop(section);
+        self.state.wake_waiters();
         Ok(candidate)
     }
 
     /// Asks the apply threads of `shard`'s failed copies to re-sync them from the primary; they
-    /// rejoin as replicas. Returns the copies asked. Poll [`ShardedStore::failed_copies`] for
+    /// rejoin as replicas. Returns the copies asked. Poll [`Replicas::failed_copies`] for
     /// completion.
     pub fn request_recovery(&self, shard: usize) -> Result<Vec<usize>, FailoverError> {
         self.check_shard(shard)?;
@@ -141,56 +127,14 @@ impl<S: Shard> ShardedStore<S> {
         if failed == 0 {
             return Err(FailoverError::NotFailed { shard });
         }
-        let asked: Vec<usize> = (0..self.replication.copies.len())
+        let asked: Vec<usize> = (0..self.state.copies.len())
             .filter(|&c| failed & (1 << c) != 0)
             .collect();
         for &c in &asked {
-            let copy = &self.replication.copies[c];
+            let copy = &self.state.copies[c];
             copy.resync_requested[shard].store(true, Ordering::Release);
             copy.notify();
         }
         Ok(asked)
     }
-}
-
-/// When a failover gives up waiting for its replica.
-#[cfg(not(shardkv_loom))]
-struct Deadline(std::time::Instant);
-
-#[cfg(not(shardkv_loom))]
-impl Deadline {
-    fn in_five_seconds() -> Deadline {
-        Deadline(std::time::Instant::now() + std::time::Duration::from_secs(5))
-    }
-}
-
-/// Waits, without holding anything but what the caller holds, until `done` or the deadline.
-#[cfg(not(shardkv_loom))]
-fn wait_until(deadline: &Deadline, done: impl Fn() -> bool) -> bool {
-    while !done() {
-        if std::time::Instant::now() >= deadline.0 {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_micros(50));
-    }
-    true
-}
-
-/// loom has no time: a model's wait never times out.
-#[cfg(shardkv_loom)]
-struct Deadline;
-
-#[cfg(shardkv_loom)]
-impl Deadline {
-    fn in_five_seconds() -> Deadline {
-        Deadline
-    }
-}
-
-#[cfg(shardkv_loom)]
-fn wait_until(_: &Deadline, done: impl Fn() -> bool) -> bool {
-    while !done() {
-        crate::sync::thread::yield_now();
-    }
-    true
 }

@@ -1,15 +1,20 @@
 //! Replication: every accepted write is handed, in sequence order, to the other copies of its
 //! shard, each applied by its own thread; acknowledgements, lag, and failover build on that.
 //!
+//! ## A sink of the store's change stream
+//! With `--replicas R` every shard has R + 1 copies. The store keeps them and which one is
+//! primary (its roles); this module is a [`ChangeSink`]: it queues each change to the other
+//! copies, applies the queues, and changes roles only through the store's narrow copies API
+//! (`ShardedStore::lock_roles`, `copy`, `copy_primary`). [`Replicas`] is the handle that holds
+//! the store and this state together.
+//!
 //! ## Copies, not a primary and its replicas
-//! With `--replicas R` every shard has R + 1 copies. Which copy is primary is per shard (an
-//! atomic index in the shard's slot, read lock-free on every request and changed only inside
-//! the shard's writer section); all other live copies are its replicas. Copy `c` of every shard
+//! Which copy is primary is per shard; all other live copies are its replicas. Copy `c` of every shard
 //! is applied by apply thread `c`, so a copy that was primary and is demoted after a failover
 //! simply starts receiving writes on the queue its thread already drains.
 //!
 //! ## Order
-//! Sequence number, map write and enqueue all happen inside the shard's writer section, so the
+//! Sequence number, map write and enqueue (the store publishes inside the shard's writer section), so the
 //! order of a shard's records in every queue is its sequence order, and a replica that applies
 //! its queue in order holds, per key, the primary's state at some earlier sequence point. A
 //! record at or below the copy's applied sequence for its shard is skipped: that is how a
@@ -23,7 +28,7 @@
 //! A stale or syncing replica does not count for `ack=all` and is not chosen for promotion.
 //!
 //! ## Acknowledgement
-//! [`Acked`] is a future that completes once every live replica of the shard has applied the
+//! [`Acked`] (and a receipt's acknowledgement, through this sink) is a future that completes once every live replica of the shard has applied the
 //! write's sequence number. It registers its waker and re-checks under the same mutex the apply
 //! threads take after publishing progress, so a wake-up cannot be lost (loom model 2).
 //!
@@ -38,16 +43,20 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::clock::Tick;
-use crate::store::{Shard, ShardedStore};
-use crate::sync::{AtomicBool, AtomicU64, AtomicU8, BoundedQueue, Ordering, WakerList};
+use crate::clock::{Clock, Tick};
+use crate::counter::StripedCounter;
+use crate::store::{
+    AckPolicy, AckWait, Change, ChangeSink, Published, Roles, Shard, ShardedStore, StoreError,
+    TooManySinks,
+};
+use crate::sync::{
+    Arc, AtomicBool, AtomicU64, AtomicU8, BoundedQueue, BrokenSwitch, Ordering, WakerList,
+};
 
+pub use crate::store::MAX_REPLICAS;
 #[cfg(not(shardkv_loom))]
 pub use apply::ApplyThreads;
 pub use failover::FailoverError;
-
-/// The most replicas a shard may have (copies are tracked in a 64-bit mask).
-pub const MAX_REPLICAS: usize = 63;
 
 /// A replica's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,50 +88,28 @@ impl Health {
     }
 }
 
-/// One replicated write.
-#[derive(Debug, Clone)]
-pub enum Op {
-    /// The key now holds this value and deadline (its version is the write's sequence).
-    Set {
-        /// The key and value: the primary's own record, shared (replicas store the same
-        /// immutable allocation, and the log writer encodes from it).
-        record: crate::store::Record,
-        /// The deadline tick, or `NEVER`.
-        deadline: Tick,
-    },
-    /// The key was deleted or expired.
-    Remove {
-        /// The key.
-        key: Box<[u8]>,
-    },
-}
-
-/// A write on its way to a replica.
+/// A change on its way to a replica.
 #[derive(Debug)]
-pub struct QueuedWrite {
-    /// The shard.
-    pub shard: u32,
-    /// The shard's sequence number of this write.
-    pub seq: u64,
-    /// When it was enqueued (for lag in ms).
+pub struct QueuedChange {
+    /// The change.
+    pub change: Change,
+    /// When it was queued (for lag in ms).
     pub tick: Tick,
-    /// What to apply.
-    pub op: Op,
 }
 
 /// The replication state of one copy (its queue, progress and health).
 pub struct CopyState {
-    pub(crate) queue: BoundedQueue<QueuedWrite>,
+    queue: BoundedQueue<QueuedChange>,
     health: AtomicU8,
     /// Per shard: the last sequence number applied to this copy.
-    pub(crate) applied: Box<[AtomicU64]>,
+    applied: Box<[AtomicU64]>,
     /// The enqueue tick of the last record applied.
-    pub(crate) applied_tick: AtomicU64,
+    applied_tick: AtomicU64,
     /// Per shard: a request to re-sync this copy of the shard (recovery after a failure).
-    pub(crate) resync_requested: Box<[AtomicBool]>,
+    resync_requested: Box<[AtomicBool]>,
     /// The apply thread, parked while its queue is empty.
     #[cfg(not(shardkv_loom))]
-    pub(crate) consumer: crate::sync::ParkedConsumer,
+    consumer: crate::sync::ParkedConsumer,
 }
 
 impl CopyState {
@@ -143,7 +130,7 @@ impl CopyState {
         Health::from_u8(self.health.load(Ordering::Acquire))
     }
 
-    pub(crate) fn set_health(&self, health: Health) {
+    fn set_health(&self, health: Health) {
         self.health.store(health as u8, Ordering::Release);
     }
 
@@ -170,25 +157,33 @@ impl CopyState {
     }
 
     /// Wakes the apply thread if it is parked.
-    pub(crate) fn notify(&self) {
+    fn notify(&self) {
         #[cfg(not(shardkv_loom))]
         self.consumer.wake_if_parked();
     }
 }
 
-/// The replication state of all copies.
-pub struct Replication {
-    pub(crate) copies: Box<[CopyState]>,
-    /// Writers waiting for `ack=all`.
-    waiters: WakerList,
-    /// Test-only switches for the loom models: each re-creates a known-broken protocol step,
-    /// so a model run with it on must fail (showing the model can catch the bug).
-    #[cfg(shardkv_loom)]
-    broken: AtomicU8,
+/// Counters of the replication sink, for the dashboard.
+#[derive(Debug, Default)]
+pub struct ReplicationStats {
+    /// Writes a replica's full queue could not take (that replica was marked stale).
+    pub overflows: StripedCounter,
+    /// Re-syncs of a stale replica that completed (it went live again).
+    pub resyncs: StripedCounter,
 }
 
-/// A loom model's broken variant of a protocol step (see [`Replication::break_for_model`]).
-#[cfg(shardkv_loom)]
+/// The replication state of all copies: the sink the store publishes to.
+pub struct Replication {
+    copies: Box<[CopyState]>,
+    /// Writers waiting for `ack=all`.
+    waiters: WakerList,
+    clock: Clock,
+    stats: ReplicationStats,
+    /// The loom models' broken variants (off outside the loom build).
+    broken: BrokenSwitch,
+}
+
+/// A loom model's broken variant of a protocol step (see [`Replicas::break_for_model`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BrokenStep {
     /// A re-synced copy goes live with a check followed by a set, so a concurrent overflow's
@@ -200,27 +195,26 @@ pub enum BrokenStep {
 }
 
 impl Replication {
-    pub(crate) fn new(copies: usize, shards: usize, queue_capacity: usize) -> Self {
+    fn new(copies: usize, shards: usize, queue_capacity: usize, clock: Clock) -> Self {
         Replication {
             copies: (0..copies)
                 .map(|_| CopyState::new(shards, queue_capacity))
                 .collect(),
             waiters: WakerList::default(),
-            #[cfg(shardkv_loom)]
-            broken: AtomicU8::new(0),
+            clock,
+            stats: ReplicationStats::default(),
+            broken: BrokenSwitch::default(),
         }
     }
 
-    #[cfg(shardkv_loom)]
-    pub(crate) fn is_broken(&self, step: BrokenStep) -> bool {
-        self.broken.load(Ordering::Relaxed) & step as u8 != 0
+    fn is_broken(&self, step: BrokenStep) -> bool {
+        self.broken.is_on(step as u8)
     }
 
     /// A re-synced copy goes live, unless a writer marked it stale since it started syncing
     /// (then it stays stale and starts over). Returns whether it went live.
-    pub(crate) fn finish_sync(&self, copy: usize) -> bool {
+    fn finish_sync(&self, copy: usize) -> bool {
         let health = &self.copies[copy].health;
-        #[cfg(shardkv_loom)]
         if self.is_broken(BrokenStep::SyncingToLive) {
             if health.load(Ordering::Acquire) == Health::Syncing as u8 {
                 health.store(Health::Live as u8, Ordering::Release);
@@ -239,7 +233,7 @@ impl Replication {
     }
 
     /// Wakes every writer waiting for an acknowledgement (they re-check their condition).
-    pub(crate) fn wake_waiters(&self) {
+    fn wake_waiters(&self) {
         self.waiters.wake_all();
     }
 
@@ -248,6 +242,192 @@ impl Replication {
         for copy in self.copies.iter() {
             copy.notify();
         }
+    }
+
+    /// Hands one change to every other copy that takes the shard's changes. A full queue marks
+    /// that replica stale instead of waiting.
+    fn replicate(&self, change: &Change, roles: Roles, tick: Tick) {
+        for (c, copy) in self.copies.iter().enumerate() {
+            if !roles.receives(c) || copy.health() == Health::Stale {
+                continue;
+            }
+            let queued = QueuedChange {
+                change: change.clone(),
+                tick,
+            };
+            if copy.queue.push(queued).is_err() {
+                copy.mark_stale();
+                self.stats.overflows.incr();
+                self.wake_waiters();
+            }
+            copy.notify_if_filling();
+        }
+    }
+
+    /// Whether every live replica in service has applied `seq` of `shard`.
+    fn is_replicated(&self, shard: usize, seq: u64, roles: Roles) -> bool {
+        self.copies
+            .iter()
+            .enumerate()
+            .filter(|&(c, copy)| roles.serves_as_replica(c) && copy.health() == Health::Live)
+            .all(|(_, copy)| copy.applied[shard].load(Ordering::Acquire) >= seq)
+    }
+}
+
+impl ChangeSink for Replication {
+    fn waits_for(&self) -> AckWait {
+        AckWait::Replicated
+    }
+
+    fn publish(&self, published: Published<'_>) {
+        let tick = self.clock.now();
+        for (change, roles) in published.iter() {
+            self.replicate(change, roles, tick);
+        }
+    }
+
+    /// The replicas, as empty as their primaries at start-up, count as having applied
+    /// everything up to `seq`.
+    fn versions_raised(&self, shard: usize, seq: u64) {
+        for copy in self.copies.iter() {
+            copy.applied[shard].fetch_max(seq, Ordering::AcqRel);
+        }
+    }
+
+    fn poll_acknowledged(
+        &self,
+        cx: &mut Context<'_>,
+        shard: usize,
+        seq: u64,
+        roles: &dyn Fn() -> Roles,
+        policy: AckPolicy,
+    ) -> Poll<Result<(), StoreError>> {
+        if policy != AckPolicy::AllReplicas {
+            return Poll::Ready(Ok(()));
+        }
+        let poll = self
+            .waiters
+            .poll_until(cx, || self.is_replicated(shard, seq, roles()));
+        if poll.is_pending() {
+            // Registered: now make the apply threads run rather than wait for their next nap
+            // to end (writers do not wake them per write).
+            self.wake_apply_threads();
+        }
+        poll.map(Ok)
+    }
+}
+
+/// A store and its replicas' state: the handle through which replicas are applied, re-synced,
+/// failed over and reported.
+pub struct Replicas<S: Shard> {
+    store: Arc<ShardedStore<S>>,
+    state: std::sync::Arc<Replication>,
+}
+
+impl<S: Shard> Replicas<S> {
+    /// Starts replicating `store`'s changes to its replica copies, with apply queues of
+    /// `queue_capacity` records (a replica that falls further behind is marked stale and
+    /// re-synced). Registers a sink only when the store keeps replica copies, so a store
+    /// without replicas pays nothing per write.
+    pub fn attach(
+        store: Arc<ShardedStore<S>>,
+        queue_capacity: usize,
+    ) -> Result<Replicas<S>, TooManySinks> {
+        let state = std::sync::Arc::new(Replication::new(
+            store.copies_per_shard(),
+            store.shard_count(),
+            queue_capacity,
+            store.clock().clone(),
+        ));
+        if store.replicas() > 0 {
+            store.register_sink(state.clone())?;
+        }
+        Ok(Replicas { store, state })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<ShardedStore<S>> {
+        &self.store
+    }
+
+    /// Replica copies per shard.
+    pub fn replicas(&self) -> usize {
+        self.store.replicas()
+    }
+
+    /// The replication counters.
+    pub fn stats(&self) -> &ReplicationStats {
+        &self.state.stats
+    }
+
+    /// Turns on a broken variant of a replication step (loom models only): a model run with it
+    /// on must fail, which shows the model can catch that bug. Panics outside the loom build.
+    pub fn break_for_model(&self, step: BrokenStep) {
+        self.state.broken.turn_on(step as u8);
+    }
+
+    /// The health of copy `copy`.
+    pub fn copy_health(&self, copy: usize) -> Health {
+        self.state.copies[copy].health()
+    }
+
+    /// Records waiting in copy `copy`'s queue.
+    pub fn copy_queue_depth(&self, copy: usize) -> usize {
+        self.state.copies[copy].queue_depth()
+    }
+
+    /// Whether every live replica of `shard` has applied `seq`.
+    pub fn is_replicated(&self, shard: usize, seq: u64) -> bool {
+        self.state
+            .is_replicated(shard, seq, self.store.roles(shard))
+    }
+
+    /// A future that completes once every live replica of `shard` has applied `seq` (a
+    /// receipt's acknowledgement under [`AckPolicy::AllReplicas`] waits for the same).
+    pub fn acked(&self, shard: usize, seq: u64) -> Acked<'_, S> {
+        Acked {
+            replicas: self,
+            shard,
+            seq,
+        }
+    }
+
+    /// The progress of every copy.
+    pub fn copy_reports(&self) -> Vec<CopyReport> {
+        let now = self.store.clock().now();
+        self.state
+            .copies
+            .iter()
+            .enumerate()
+            .map(|(c, copy)| {
+                let mut report = CopyReport {
+                    id: c,
+                    health: copy.health(),
+                    primary_for: 0,
+                    applied_seq: 0,
+                    lag_ops: 0,
+                    lag_ms: 0,
+                    queue_depth: copy.queue_depth(),
+                };
+                for s in 0..self.store.shard_count() {
+                    let roles = self.store.roles(s);
+                    if roles.primary == c {
+                        report.primary_for += 1;
+                        continue;
+                    }
+                    if roles.failed & (1 << c) != 0 {
+                        continue;
+                    }
+                    let applied = copy.applied[s].load(Ordering::Acquire);
+                    report.applied_seq += applied;
+                    report.lag_ops += self.store.shard_seq(s).saturating_sub(applied);
+                }
+                if report.lag_ops > 0 {
+                    report.lag_ms = now.saturating_sub(copy.applied_tick.load(Ordering::Acquire));
+                }
+                report
+            })
+            .collect()
     }
 }
 
@@ -270,139 +450,10 @@ pub struct CopyReport {
     pub queue_depth: usize,
 }
 
-impl<S: Shard> ShardedStore<S> {
-    /// Turns on a broken variant of a replication step (loom models only): a model run with it
-    /// on must fail, which shows the model can catch that bug.
-    #[cfg(shardkv_loom)]
-    pub fn break_replication_for_model(&self, step: BrokenStep) {
-        self.replication
-            .broken
-            .fetch_or(step as u8, Ordering::Relaxed);
-    }
-
-    /// The health of copy `copy` (models and tests).
-    pub fn copy_health(&self, copy: usize) -> Health {
-        self.replication.copies[copy].health()
-    }
-
-    /// Records waiting in copy `copy`'s queue (models and tests).
-    pub fn copy_queue_depth(&self, copy: usize) -> usize {
-        self.replication.copies[copy].queue_depth()
-    }
-
-    /// Replica copies per shard.
-    pub fn replicas(&self) -> usize {
-        self.replication.copies.len() - 1
-    }
-
-    /// Hands the write that took `seq` in `shard` to every other live copy (inside the writer
-    /// section). A full queue marks that replica stale instead of waiting.
-    pub(crate) fn replicate(&self, shard: usize, seq: u64, op: impl Fn() -> Op) {
-        let copies = &self.replication.copies;
-        if copies.len() == 1 {
-            return;
-        }
-        let slot = &self.slots[shard];
-        let primary = slot.primary.load(Ordering::Relaxed);
-        // A failed copy that is re-syncing (joining) takes the writes after its fence.
-        let excluded = slot.failed.load(Ordering::Relaxed) & !slot.joining.load(Ordering::Relaxed);
-        let tick = self.clock().now();
-        for (c, copy) in copies.iter().enumerate() {
-            if c == primary || excluded & (1 << c) != 0 || copy.health() == Health::Stale {
-                continue;
-            }
-            let record = QueuedWrite {
-                shard: shard as u32,
-                seq,
-                tick,
-                op: op(),
-            };
-            if copy.queue.push(record).is_err() {
-                copy.mark_stale();
-                self.stats.replica_overflows.incr();
-                self.replication.wake_waiters();
-            }
-            copy.notify_if_filling();
-        }
-    }
-
-    /// Marks every replica of `shard` as having applied everything up to `seq` (start-up: the
-    /// store is empty and the shard's sequence was raised above the versions on disk).
-    pub(crate) fn raise_applied(&self, shard: usize, seq: u64) {
-        for copy in self.replication.copies.iter() {
-            copy.applied[shard].fetch_max(seq, Ordering::AcqRel);
-        }
-    }
-
-    /// Whether every live replica of `shard` has applied `seq`.
-    pub fn is_replicated(&self, shard: usize, seq: u64) -> bool {
-        let slot = &self.slots[shard];
-        let primary = slot.primary.load(Ordering::Acquire);
-        let failed = slot.failed.load(Ordering::Acquire);
-        self.replication
-            .copies
-            .iter()
-            .enumerate()
-            .filter(|&(c, copy)| {
-                c != primary && failed & (1 << c) == 0 && copy.health() == Health::Live
-            })
-            .all(|(_, copy)| copy.applied[shard].load(Ordering::Acquire) >= seq)
-    }
-
-    /// A future that completes once every live replica of `shard` has applied `seq`.
-    pub fn acked(&self, shard: usize, seq: u64) -> Acked<'_, S> {
-        Acked {
-            store: self,
-            shard,
-            seq,
-        }
-    }
-
-    /// The progress of every copy.
-    pub fn copy_reports(&self) -> Vec<CopyReport> {
-        let now = self.clock().now();
-        self.replication
-            .copies
-            .iter()
-            .enumerate()
-            .map(|(c, copy)| {
-                let mut report = CopyReport {
-                    id: c,
-                    health: copy.health(),
-                    primary_for: 0,
-                    applied_seq: 0,
-                    lag_ops: 0,
-                    lag_ms: 0,
-                    queue_depth: copy.queue_depth(),
-                };
-                for (s, slot) in self.slots.iter().enumerate() {
-                    if slot.primary.load(Ordering::Acquire) == c {
-                        report.primary_for += 1;
-                        continue;
-                    }
-                    if slot.failed.load(Ordering::Acquire) & (1 << c) != 0 {
-                        continue;
-                    }
-                    let applied = copy.applied[s].load(Ordering::Acquire);
-                    report.applied_seq += applied;
-                    report.lag_ops += slot
-                        .last_seq
-                        .load(Ordering::Acquire)
-                        .saturating_sub(applied);
-                }
-                if report.lag_ops > 0 {
-                    report.lag_ms = now.saturating_sub(copy.applied_tick.load(Ordering::Acquire));
-                }
-                report
-            })
-            .collect()
-    }
-}
-
 /// Completes once every live replica of a shard has applied a sequence number (`ack=all`).
 /// Never completes early; never misses the apply thread's wake-up.
 pub struct Acked<'a, S: Shard> {
-    store: &'a ShardedStore<S>,
+    replicas: &'a Replicas<S>,
     shard: usize,
     seq: u64,
 }
@@ -411,15 +462,11 @@ impl<S: Shard> Future for Acked<'_, S> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let replication = &self.store.replication;
-        let poll = replication
-            .waiters
-            .poll_until(cx, || self.store.is_replicated(self.shard, self.seq));
-        if poll.is_pending() {
-            // Registered: now make the apply threads run rather than wait for their next nap
-            // to end (writers do not wake them per write).
-            replication.wake_apply_threads();
-        }
-        poll
+        let store = &self.replicas.store;
+        let roles = || store.roles(self.shard);
+        self.replicas
+            .state
+            .poll_acknowledged(cx, self.shard, self.seq, &roles, AckPolicy::AllReplicas)
+            .map(|_| ())
     }
 }

@@ -8,7 +8,7 @@
 //!    number F and make sure every later write is queued to this copy (a stale copy is already
 //!    *syncing*, which writers queue to; a failed copy is marked *joining*).
 //! 2. **Copy** the primary outside the writer section: every entry is seen in some state at least
-//!    as new as F (see `Slot::collect_primary`). Meanwhile the thread keeps draining its queue
+//!    as new as F (see `ShardedStore::copy_primary`). Meanwhile the thread keeps draining its queue
 //!    every few hundred entries, so a long copy does not overflow it: this shard's writes after
 //!    F are replayed into the new copy, other shards' writes applied as usual.
 //! 3. **Publish**: the copy has applied F and every replayed write; the queue brings the rest
@@ -30,9 +30,9 @@
 
 use std::collections::HashMap;
 
-use crate::replication::{Health, Op, QueuedWrite};
-use crate::store::{Entry, Shard, ShardedStore};
-use crate::sync::{lock, Ordering};
+use super::{Health, QueuedChange, Replicas};
+use crate::store::{Entry, Op, Shard};
+use crate::sync::Ordering;
 
 /// Entries copied between two drains of the copy's queue.
 const DRAIN_EVERY: usize = 256;
@@ -55,48 +55,46 @@ struct Rebuild {
     tombstones: HashMap<Box<[u8]>, u64>,
 }
 
-impl<S: Shard> ShardedStore<S> {
+impl<S: Shard> Replicas<S> {
     /// Re-syncs every shard of a stale copy from its primary, then marks it live again, unless it
     /// overflowed meanwhile (then the next step starts over).
-    pub(crate) fn resync_copy(&self, copy: usize) {
-        let state = &self.replication.copies[copy];
+    pub(super) fn resync_copy(&self, copy: usize) {
+        let state = &self.state.copies[copy];
         // From here on writers queue to this copy again (they skip only stale copies); each
         // shard's fence below orders its writes after this store.
         state.set_health(Health::Syncing);
-        for shard in 0..self.slots.len() {
+        for shard in 0..self.store.shard_count() {
             if !self.resync_shard(copy, shard, Reason::Stale) {
                 return;
             }
         }
-        if self.replication.finish_sync(copy) {
-            self.stats.replica_resyncs.incr();
-            self.replication.wake_waiters();
+        if self.state.finish_sync(copy) {
+            self.state.stats.resyncs.incr();
+            self.state.wake_waiters();
         }
     }
 
     /// Rebuilds copy `copy` of `shard` from the primary (see the module doc). Returns `false` if
     /// the copy overflowed meanwhile (the work is void; it is stale again).
-    pub(crate) fn resync_shard(&self, copy: usize, shard: usize, reason: Reason) -> bool {
-        let slot = &self.slots[shard];
-        let state = &self.replication.copies[copy];
+    pub(super) fn resync_shard(&self, copy: usize, shard: usize, reason: Reason) -> bool {
+        let state = &self.state.copies[copy];
         let bit = 1u64 << copy;
         // 1. Fence (inside the writer section, so the failed mark and the fence agree).
         let fence = {
-            let seq = lock(&slot.writer);
-            if slot.primary.load(Ordering::Acquire) == copy {
+            let section = self.store.lock_roles(shard);
+            let roles = section.roles();
+            if roles.primary == copy {
                 return true;
             }
-            let failed = slot.failed.load(Ordering::Acquire) & bit != 0;
+            let failed = roles.failed & bit != 0;
             match reason {
                 // A failed copy of a shard stays out until it is recovered.
                 Reason::Stale if failed => return true,
                 Reason::Stale => {}
                 Reason::Recover if !failed => return true,
-                Reason::Recover => {
-                    slot.joining.fetch_or(bit, Ordering::AcqRel);
-                }
+                Reason::Recover => section.set_joining(copy),
             }
-            *seq
+            section.seq()
         };
         // 2. Copy, outside the writer section.
         let mut rebuild = Rebuild {
@@ -104,8 +102,8 @@ impl<S: Shard> ShardedStore<S> {
             replayed: fence,
             tombstones: HashMap::new(),
         };
-        let entries = slot.collect_primary();
-        let target = &slot.copies[copy];
+        let entries = self.store.copy_primary(shard);
+        let target = self.store.copy(shard, copy);
         target.clear();
         for (i, e) in entries.into_iter().enumerate() {
             if i % DRAIN_EVERY == 0 {
@@ -126,48 +124,45 @@ impl<S: Shard> ShardedStore<S> {
         }
         self.drain_during_rebuild(copy, &mut rebuild);
         // 3. Publish (the writer section again, for the marks).
-        let seq = lock(&slot.writer);
+        let section = self.store.lock_roles(shard);
         if state.health() == Health::Stale {
             // Writes were dropped for this copy during the copy: void. A recovering copy leaves
             // its request in place and retries after the copy has re-synced.
-            slot.joining.fetch_and(!bit, Ordering::AcqRel);
+            section.clear_joining(copy);
             return false;
         }
         state.applied[shard].fetch_max(rebuild.replayed, Ordering::AcqRel);
         if reason == Reason::Recover {
-            slot.failed.fetch_and(!bit, Ordering::AcqRel);
-            slot.joining.fetch_and(!bit, Ordering::AcqRel);
+            section.rejoin(copy);
         }
-        drop(seq);
+        drop(section);
         true
     }
 
     /// Applies what the copy's queue holds: the rebuilt shard's writes after the fence are
     /// replayed version-checked, other shards' writes applied as usual.
     fn drain_during_rebuild(&self, copy: usize, rebuild: &mut Rebuild) {
-        let state = &self.replication.copies[copy];
-        while let Some(record) = state.queue.pop() {
-            if record.shard as usize == rebuild.shard {
-                self.replay(copy, rebuild, record);
+        let state = &self.state.copies[copy];
+        while let Some(queued) = state.queue.pop() {
+            if queued.change.shard as usize == rebuild.shard {
+                self.replay(copy, rebuild, queued);
             } else {
-                self.apply_record(copy, record);
+                self.apply_change(copy, queued);
             }
         }
     }
 
-    fn replay(&self, copy: usize, rebuild: &mut Rebuild, record: QueuedWrite) {
-        if record.seq <= rebuild.replayed {
+    fn replay(&self, copy: usize, rebuild: &mut Rebuild, queued: QueuedChange) {
+        let QueuedChange { change, tick } = queued;
+        let seq = change.seq;
+        if seq <= rebuild.replayed {
             return;
         }
-        let map = &self.slots[rebuild.shard].copies[copy];
-        let seq = record.seq;
-        match record.op {
-            Op::Set {
-                record: stored,
-                deadline,
-            } => {
-                rebuild.tombstones.remove(stored.key());
-                let _ = map.try_upsert(stored, |current| match current {
+        let map = self.store.copy(rebuild.shard, copy);
+        match change.op {
+            Op::Set { record, deadline } => {
+                rebuild.tombstones.remove(record.key());
+                let _ = map.try_upsert(record, |current| match current {
                     Some(newer) if newer.version >= seq => Err(()),
                     _ => Ok(Entry::new(seq, deadline)),
                 });
@@ -181,7 +176,8 @@ impl<S: Shard> ShardedStore<S> {
             }
         }
         rebuild.replayed = seq;
-        let state = &self.replication.copies[copy];
-        state.applied_tick.store(record.tick, Ordering::Release);
+        self.state.copies[copy]
+            .applied_tick
+            .store(tick, Ordering::Release);
     }
 }

@@ -125,9 +125,12 @@ pub fn contents(
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut all = Vec::new();
     for shard in 0..store.shard_count() {
-        store.for_each_in_shard(shard, |r, _| {
-            all.push((r.key().to_vec(), r.value().to_vec()))
-        });
+        let (entries, _fence) = store.snapshot_shard(shard);
+        all.extend(
+            entries
+                .into_iter()
+                .map(|e| (e.record.key().to_vec(), e.value().to_vec())),
+        );
     }
     all.sort();
     all

@@ -5,27 +5,30 @@
 
 use bytes::Bytes;
 use shardkv::clock::Clock;
+use shardkv::replication::Replicas;
 use shardkv::store::{Condition, RwLockShard, ShardedStore, StoreConfig};
 use shardkv::sync::Arc;
 
-/// One shard with `replicas` replicas whose queues hold `queue` records; a manual clock.
-pub fn replicated_store(replicas: usize, queue: usize) -> Arc<ShardedStore<RwLockShard>> {
+/// One shard with `replicas` replicas whose queues hold `queue` records; a manual clock. The
+/// replication sink is registered as the server registers it.
+pub fn replicated_store(replicas: usize, queue: usize) -> Arc<Replicas<RwLockShard>> {
     let (clock, _hand) = Clock::manual(0);
-    Arc::new(ShardedStore::new(
+    let store = Arc::new(ShardedStore::new(
         StoreConfig {
             shards: 1,
             replicas,
-            replica_queue_capacity: queue,
             timer_queue_capacity: 4,
             ..StoreConfig::default()
         },
         clock,
-    ))
+    ));
+    Arc::new(Replicas::attach(store, queue).unwrap())
 }
 
-/// Sets key `k` to `value`; returns the write's version.
-pub fn set(store: &ShardedStore<RwLockShard>, value: &'static str) -> u64 {
-    store
+/// Sets key `k` to `value` through the store; returns the write's version.
+pub fn set(replicas: &Replicas<RwLockShard>, value: &'static str) -> u64 {
+    replicas
+        .store()
         .set(
             b"k",
             Bytes::from_static(value.as_bytes()),
@@ -33,6 +36,7 @@ pub fn set(store: &ShardedStore<RwLockShard>, value: &'static str) -> u64 {
             Condition::Always,
         )
         .unwrap()
+        .version
 }
 
 /// Runs the ignored test `name` of this test binary alone, in a child process, and asserts it

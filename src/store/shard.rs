@@ -1,0 +1,65 @@
+//! The map behind each copy of a shard: [`LockFreeShard`](super::LockFreeShard) (papaya) or
+//! [`RwLockShard`](super::RwLockShard), the baseline, behind one trait so the store, the benches
+//! and the server can swap them.
+//!
+//! Must never: allow two writers at once (the store calls the mutating methods only inside the
+//! shard's writer section, or from the one thread that rebuilds a copy), or make a reader wait
+//! for the writer in the lock-free implementation.
+
+use foldhash::fast::RandomState;
+
+use super::{Entry, EntryMeta, Record};
+
+/// One shard's map. Both implementations sit behind this trait so the store, the benches and
+/// the server can swap them.
+///
+/// Mutating methods (`upsert`, `remove`) are only called inside the store's writer section for
+/// that shard, so an implementation never sees two concurrent writers; it must allow readers
+/// concurrently with the writer.
+pub trait Shard: Send + Sync + 'static {
+    /// The name used on the command line and in the dashboard.
+    const KIND: &'static str;
+    /// An empty shard sized for about `capacity` keys.
+    fn with_capacity(capacity: usize, hasher: RandomState) -> Self;
+    /// Runs `f` on the record and entry stored under `key`, if any.
+    fn read<R>(&self, key: &[u8], f: impl FnOnce(Option<(&Record, &Entry)>) -> R) -> R;
+    /// Stores `record` (under its key, replacing any record there) with the entry `make` builds
+    /// from the current one, in one lookup, unless `make` refuses (then nothing changes and its
+    /// error is returned). `make` may be called more than once and must be pure. Returns the
+    /// replaced entry's metadata.
+    fn try_upsert<E>(
+        &self,
+        record: Record,
+        make: impl FnMut(Option<&Entry>) -> Result<Entry, E>,
+    ) -> Result<Option<EntryMeta>, E>;
+    /// Stores `record` with the entry `make` builds from the current one; returns the replaced
+    /// entry's metadata.
+    fn upsert(
+        &self,
+        record: Record,
+        mut make: impl FnMut(Option<&Entry>) -> Entry,
+    ) -> Option<EntryMeta> {
+        match self.try_upsert(record, |old| Ok::<_, std::convert::Infallible>(make(old))) {
+            Ok(old) => old,
+            Err(never) => match never {},
+        }
+    }
+    /// Removes `key`; returns the removed entry's metadata.
+    fn remove(&self, key: &[u8]) -> Option<EntryMeta>;
+    /// Entries stored, expired-but-not-yet-removed ones included.
+    fn len(&self) -> usize;
+    /// Whether the shard holds no entry.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Removes every entry (a copy being rebuilt, by the one thread that writes to it).
+    fn clear(&self);
+    /// Completes a table resize in progress, if the map resizes a little per write (so readers
+    /// stop searching two tables). Part of the store's maintenance
+    /// ([`ShardedStore::maintain`](super::ShardedStore::maintain)), outside any writer section.
+    /// A no-op for maps that resize in one go.
+    fn finish_resize(&self) {}
+    /// Visits every entry (a weak snapshot for `LockFreeShard`: concurrent writes may or may
+    /// not be seen). `f` must not write to this shard.
+    fn for_each(&self, f: impl FnMut(&Record, &Entry));
+}

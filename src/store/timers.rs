@@ -1,0 +1,169 @@
+//! The timer protocol between writers and the expiry thread: a write with a TTL asks for a
+//! timer; a fired timer is judged inside the shard's writer section against the entry there.
+//!
+//! A write with a TTL arms at most one timer per key: when the key already has a pending timer
+//! that fires no later than the new deadline, the new entry inherits it (`Entry::timer_at`) and
+//! the expiry thread re-arms it when it fires. The request goes on a bounded lock-free queue to
+//! the expiry thread; when the queue is full the writer does not wait: it flags its shard for a
+//! sweep, which the expiry thread runs.
+//!
+//! Must never: let a stale timer remove a newer write (the decision is taken on the entry as it
+//! is inside the writer section), or make a writer wait for the expiry thread.
+
+use super::{Entry, Record, Shard, ShardedStore};
+use crate::clock::{Tick, NEVER};
+use crate::sync::{lock, Ordering};
+
+/// The loom models' broken variant of the timer protocol (see
+/// [`ShardedStore::break_expiry_check_for_model`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BrokenStep {
+    /// `on_timer` decides on the entry it saw before entering the writer section.
+    ExpiryCheck = 1,
+}
+
+/// A request from a writer to the expiry thread: arm a timer for `key` at `at`.
+#[derive(Debug)]
+pub struct TimerRequest {
+    /// The key's shard.
+    pub shard: u32,
+    /// The key.
+    pub key: Box<[u8]>,
+    /// The tick at which the timer fires.
+    pub at: Tick,
+}
+
+/// What the expiry thread's handling of one fired timer did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerOutcome {
+    /// The key is gone or no longer has a TTL: nothing to do.
+    Gone,
+    /// Another timer is responsible for the key now (its TTL was shortened, or it was deleted
+    /// and written again): dropped.
+    Stale,
+    /// The key had expired and was removed (a replicated write).
+    Expired,
+    /// The key's TTL was extended: re-arm the timer at this tick.
+    Rearm(Tick),
+}
+
+impl<S: Shard> ShardedStore<S> {
+    pub(crate) fn request_timer(&self, shard: usize, key: &[u8], at: Tick) {
+        let request = TimerRequest {
+            shard: shard as u32,
+            key: key.into(),
+            at,
+        };
+        if self.timers.push(request).is_err() {
+            // No timer answers for this key now: say so on the entry, so the sweep arms exactly
+            // the keys whose request was lost (and never a second timer for the others).
+            let slot = &self.slots[shard];
+            slot.primary_map().read(key, |e| {
+                if let Some((_, e)) = e {
+                    e.set_timer_at(NEVER)
+                }
+            });
+            slot.write.needs_sweep.store(true, Ordering::Release);
+            self.stats.timer_queue_overflows.incr();
+        }
+    }
+
+    /// Takes the next timer request (the expiry thread drains these into its wheel).
+    pub fn pop_timer_request(&self) -> Option<TimerRequest> {
+        self.timers.pop()
+    }
+
+    /// Timer requests waiting for the expiry thread.
+    pub fn pending_timer_requests(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Handles a fired timer for `key` in `shard` that was armed for tick `fired_at`, at `now`.
+    ///
+    /// Runs inside the shard's writer section and decides on the entry found there, so a
+    /// write that landed after the timer was armed wins: an expiry scheduled for version v
+    /// never removes version v+1.
+    pub fn on_timer(&self, shard: usize, key: &[u8], fired_at: Tick, now: Tick) -> TimerOutcome {
+        let slot = &self.slots[shard];
+        // Cheap lock-free look first: most fired timers are either due or stale.
+        let meta = |e: Option<(&Record, &Entry)>| e.map(|(r, e)| e.meta(r.value_len()));
+        let Some(seen) = slot.primary_map().read(key, meta) else {
+            return TimerOutcome::Gone;
+        };
+        let mut seq = lock(&slot.write.section);
+        let current = slot.primary_map().read(key, meta);
+        // The decision is taken on the entry as it is inside the writer section, not on what
+        // was seen before entering it (a write may have landed in between).
+        let basis = if self.broken.is_on(BrokenStep::ExpiryCheck as u8) {
+            Some(seen)
+        } else {
+            current
+        };
+        let Some(entry) = basis else {
+            return TimerOutcome::Gone;
+        };
+        if entry.timer_at != fired_at {
+            return TimerOutcome::Stale;
+        }
+        if entry.deadline > now {
+            // The TTL was extended or removed: this timer now answers for the new deadline.
+            slot.primary_map().read(key, |e| {
+                if let Some((_, e)) = e {
+                    e.set_timer_at(entry.deadline)
+                }
+            });
+            return if entry.deadline == NEVER {
+                TimerOutcome::Gone
+            } else {
+                TimerOutcome::Rearm(entry.deadline)
+            };
+        }
+        if let Some(old) = slot.primary_map().remove(key) {
+            *seq += 1;
+            slot.account(key.len(), Some(old), None);
+            self.stats.expired_by_wheel.incr();
+            self.publish_removal(shard, *seq, key);
+        }
+        TimerOutcome::Expired
+    }
+
+    /// If `shard` was flagged (its timer requests overflowed the queue, or it was promoted by a
+    /// failover), clears the flag and arms a timer for every key with a TTL and none
+    /// responsible for it: calls `arm(key, tick)` for each. Returns whether the shard was swept.
+    pub fn sweep_if_flagged(&self, shard: usize, mut arm: impl FnMut(Box<[u8]>, Tick)) -> bool {
+        let slot = &self.slots[shard];
+        if !slot.write.needs_sweep.swap(false, Ordering::AcqRel) {
+            return false;
+        }
+        // Keys with a TTL and no responsible timer: their request overflowed the queue, or they
+        // were promoted from a replica (replica entries carry no timer bookkeeping).
+        let unarmed = |e: &Entry| e.has_ttl() && e.timer_at() == NEVER;
+        let mut keys = Vec::new();
+        slot.primary_map().for_each(|record, entry| {
+            if unarmed(entry) {
+                keys.push(Box::<[u8]>::from(record.key()));
+            }
+        });
+        for key in keys {
+            let _seq = lock(&slot.write.section);
+            let deadline = slot.primary_map().read(&key, |e| {
+                e.map(|(_, e)| e).filter(|e| unarmed(e)).map(|e| {
+                    e.set_timer_at(e.deadline);
+                    e.deadline
+                })
+            });
+            if let Some(deadline) = deadline {
+                arm(key, deadline);
+            }
+        }
+        true
+    }
+
+    /// Test-only switch for the loom models: makes `on_timer` decide on the entry it saw
+    /// before entering the writer section, i.e. drops the check that protects a newer write.
+    /// A model run with it on must fail, which shows the model can catch the bug. Panics
+    /// outside the loom build, where broken variants do not exist.
+    pub fn break_expiry_check_for_model(&self) {
+        self.broken.turn_on(BrokenStep::ExpiryCheck as u8);
+    }
+}
