@@ -2,7 +2,8 @@
 # shardkv's load suite. From a clean checkout:
 #
 #   bash perf/run.sh            # the standard suite (about 5 minutes after the build), prints tables
-#   bash perf/run.sh --record   # the same, and records the tables in perf/RESULTS.md (newest first)
+#   bash perf/run.sh --record   # the same, and records the run: it becomes the latest run shown in
+#                               # perf/RESULTS.md, and joins perf/history/<date>-load-suite.md (newest first)
 #   bash perf/run.sh --smoke    # CI: every workload for 2 s over a 10k-key preload, no oha;
 #                               # exits non-zero if any workload saw an unexpected status or 0 rps
 #
@@ -522,7 +523,11 @@ log "suite finished in $elapsed s ($MODE mode)"
 # ---------------------------------------------------------------- record
 if [ "$RECORD" = 1 ]; then
     RESULTS="$PERF/RESULTS.md"
+    DAY=$(date -u '+%Y-%m-%d')
+    HISTORY="$PERF/history/$DAY-load-suite.md"
     MARKER="<!-- perf/run.sh: load-suite runs, newest first; insert new runs below this line -->"
+    LATEST_BEGIN="<!-- perf/run.sh --record: the latest load-suite run begins here -->"
+    LATEST_END="<!-- perf/run.sh --record: the latest load-suite run ends here -->"
     section="$OUT/section.md"
     {
         echo "### Load suite, $(date -u '+%Y-%m-%d %H:%M UTC'), rev $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' (+ uncommitted changes in src/ or Cargo.toml)')"
@@ -537,29 +542,46 @@ if [ "$RECORD" = 1 ]; then
         echo
         cat "$TABLE"
     } >"$section"
-    had_results=0
-    [ -f "$RESULTS" ] && had_results=1
-    if [ "$had_results" = 1 ] && grep -qF "$MARKER" "$RESULTS"; then
+
+    # The day's history file: every recorded run, newest first, below the marker.
+    mkdir -p "$PERF/history"
+    if [ -f "$HISTORY" ] && grep -qF "$MARKER" "$HISTORY"; then
         awk -v marker="$MARKER" -v sec="$section" '
             { print }
-            $0 == marker { print ""; while ((getline l < sec) > 0) print l; }' "$RESULTS" >"$RESULTS.tmp"
-        mv "$RESULTS.tmp" "$RESULTS"
+            $0 == marker { print ""; while ((getline l < sec) > 0) print l; }' "$HISTORY" >"$HISTORY.tmp"
+        mv "$HISTORY.tmp" "$HISTORY"
     else
         {
-            [ "$had_results" = 1 ] && echo
-            echo "## HTTP load suite (perf/run.sh)"
-            echo
-            echo "Re-run with \`bash perf/run.sh --record\`; each run is inserted below the marker, so newer"
-            echo "runs sit above older ones. The plot shows the latest recorded run (\`perf/plot.py\`)."
-            echo
-            echo "![rps and p99 per workload and configuration](results.png)"
+            [ -f "$HISTORY" ] && { cat "$HISTORY"; echo; }
+            [ -f "$HISTORY" ] || { echo "# $DAY: HTTP load suite (\`perf/run.sh --record\`)"; echo; }
+            echo "Each \`bash perf/run.sh --record\` of the day is inserted below the marker, so newer runs sit"
+            echo "above older ones; the newest is also the latest run shown in \`perf/RESULTS.md\`."
             echo
             echo "$MARKER"
             echo
             cat "$section"
-        } >>"$RESULTS"
+        } >"$HISTORY.tmp"
+        mv "$HISTORY.tmp" "$HISTORY"
     fi
-    log "recorded in perf/RESULTS.md"
+    log "recorded in perf/history/$DAY-load-suite.md"
+
+    # perf/RESULTS.md shows only the latest run, between its two markers.
+    if [ -f "$RESULTS" ] && grep -qF "$LATEST_BEGIN" "$RESULTS" && grep -qF "$LATEST_END" "$RESULTS"; then
+        latest="$OUT/latest.md"
+        {
+            echo "From [\`history/$DAY-load-suite.md\`](history/$DAY-load-suite.md), where earlier runs are kept."
+            echo
+            cat "$section"
+        } >"$latest"
+        awk -v b="$LATEST_BEGIN" -v e="$LATEST_END" -v sec="$latest" '
+            $0 == b { print; print ""; while ((getline l < sec) > 0) print l; skip = 1; next }
+            $0 == e { skip = 0 }
+            !skip { print }' "$RESULTS" >"$RESULTS.tmp"
+        mv "$RESULTS.tmp" "$RESULTS"
+        log "perf/RESULTS.md now shows this run as the latest (its targets table is kept by hand)"
+    else
+        log "perf/RESULTS.md has no latest-run markers ($LATEST_BEGIN): not updated"
+    fi
     if command -v python3 >/dev/null 2>&1 && python3 -c 'import matplotlib' 2>/dev/null; then
         python3 "$PERF/plot.py" "$CSV" "$PERF/results.png" >&2 || log "perf/plot.py failed: no plot"
     else
