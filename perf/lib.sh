@@ -92,9 +92,9 @@ gen_lua() { # dir name... : each wrk script is lua/common.lua followed by lua/NA
 # Sets SERVER_PID and SERVER_ADDR; the PID joins PIDS. Dies if the server exits first, or
 # prints no address within START_TIMEOUT seconds.
 start_server() {
-    local logf=$1 bin=$2 from
+    local logf=$1 bin=$2 from=0
     shift 2
-    from=$(wc -l <"$logf" 2>/dev/null || echo 0)
+    if [ -f "$logf" ]; then from=$(wc -l <"$logf"); fi
     "$bin" --listen 127.0.0.1:0 "$@" >>"$logf" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
