@@ -45,12 +45,12 @@
 #   --strict            exit 1 if any request failed or any admin request did not answer 200
 #   -h, --help          this text
 set -euo pipefail
+# shellcheck source=perf/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+perf_init background
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-PERF="$ROOT/perf"
-SELF="$PERF/background.sh"
-OUT="$PERF/out/background"
-LUA="$PERF/lua"
+ROOT=$PERF_ROOT
+OUT="$PERF_DIR/out/background"
 
 KEYS=1000000
 DURATION=10
@@ -64,8 +64,6 @@ SHORT=0
 KEYS_SET=0
 DURATION_SET=0
 ARGS_GIVEN="$*"
-
-usage() { sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -98,25 +96,12 @@ for p in "${PHASE_LIST[@]}"; do
     esac
 done
 
-START=$(date +%s)
-log() { printf '[background %3ds] %s\n' "$(($(date +%s) - START))" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
-
 WRK_TIMEOUT=10     # wrk --timeout, seconds
 ADMIN_TIMEOUT=30   # curl --max-time for one admin request, seconds
 SETTLE_SECONDS=30  # longest wait for replicas to catch up between phases
 PRELOAD_BATCH=100  # keys per /v1/mset of the preload
 
 # ---------------------------------------------------------------- tools
-need_apt() { # command package
-    command -v "$1" >/dev/null 2>&1 && return 0
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        log "installing $2 (apt-get)"
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-    fi
-    command -v "$1" >/dev/null 2>&1 || die "$1 is missing: install the Debian package $2 (apt-get install -y $2)"
-}
 need_apt wrk wrk
 need_apt curl curl
 
@@ -125,10 +110,9 @@ LABELS=()
 PATHS=()
 if [ "${#BINS[@]}" = 0 ]; then
     if [ "$BUILD" = 1 ]; then
-        log "cargo build --release --bin shardkv"
-        (cd "$ROOT" && cargo build --release --bin shardkv)
+        cargo_build --release --bin shardkv
     fi
-    BINS=("$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo this-tree)=${CARGO_TARGET_DIR:-$ROOT/target}/release/shardkv")
+    BINS=("$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo this-tree)=$(target_dir)/release/shardkv")
 fi
 for b in "${BINS[@]}"; do
     label=""
@@ -147,64 +131,22 @@ for b in "${BINS[@]}"; do
 done
 
 rm -rf "$OUT"
-mkdir -p "$OUT/gen"
-for s in get_hit set_url; do
-    cat "$LUA/common.lua" "$LUA/$s.lua" >"$OUT/gen/$s.lua"
-done
-cat "$LUA/common.lua" "$LUA/background/preload_mset.lua" >"$OUT/gen/preload_mset.lua"
+gen_lua "$OUT/gen" get_hit set_url background/preload_mset
 
-# ---------------------------------------------------------------- cleanup and the time bound
-PIDS=()      # servers and load generators this script started
-DATA_DIRS=()
-WATCHDOG=""
-cleanup() {
-    local pid
-    [ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2>/dev/null || true
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    local d
-    for d in "${DATA_DIRS[@]}"; do
-        rm -rf "$d"
-    done
-}
-trap cleanup EXIT
+# ---------------------------------------------------------------- the time bound
+# The servers, load generators and the watchdog this script starts are in PIDS (perf/lib.sh
+# stops them at exit); the servers' data directories are in CLEANUP_DIRS.
 trap 'log "stopped (signal or the --max-seconds bound of $MAX_SECONDS s)"; exit 130' INT TERM
-DEADLINE=$((START + MAX_SECONDS))
+DEADLINE=$((PERF_START + MAX_SECONDS))
 (
     # One-second naps, so that nothing of it outlives the script by more than a second.
     while [ "$(date +%s)" -lt "$DEADLINE" ]; do sleep 1; done
     kill -TERM $$ 2>/dev/null
 ) &
-WATCHDOG=$!
+PIDS+=("$!")
 
 # ---------------------------------------------------------------- helpers
-forget() { # PID: it has been waited for; cleanup must not signal whatever reuses its id
-    local p keep=()
-    for p in "${PIDS[@]}"; do
-        [ "$p" = "$1" ] || keep+=("$p")
-    done
-    PIDS=("${keep[@]}")
-}
-cpu_ticks() { # utime + stime of a process, in clock ticks
-    local stat rest
-    stat=$(<"/proc/$1/stat")
-    rest=${stat##*) }
-    # shellcheck disable=SC2086
-    set -- $rest
-    echo $((${12} + ${13}))
-}
-CLK_TCK=$(getconf CLK_TCK)
 dashboard() { curl -fsS --max-time 5 "$1/dashboard"; }
-dash_keys() { dashboard "$1" | grep -o '"keys":[0-9]*' | head -1 | cut -d: -f2; }
 
 # settled URL: every copy live, no failed copy, replicas and log caught up.
 settled() {
@@ -281,25 +223,15 @@ REQ_BAD=0
 
 run_binary() { # index
     local i=$1 label=${LABELS[$1]} bin=${PATHS[$1]}
-    local data logf pid addr url
+    local data logf pid url
     data=$(mktemp -d "${TMPDIR:-/tmp}/shardkv-background.XXXXXX")
-    DATA_DIRS+=("$data")
+    CLEANUP_DIRS+=("$data")
     logf="$OUT/server-$i.log"
     log "$label: starting $bin"
-    "$bin" --listen 127.0.0.1:0 --shards 2 --replicas 1 --fsync everysec --data-dir "$data" \
-        --log warn,shardkv=info 2>"$logf" >/dev/null &
-    pid=$!
-    PIDS+=("$pid")
-    addr=""
-    for _ in $(seq 300); do
-        addr=$(grep -o 'listening on http://[0-9.]*:[0-9]*' "$logf" 2>/dev/null | head -1 | sed 's|.*http://||') || true
-        [ -n "$addr" ] && break
-        kill -0 "$pid" 2>/dev/null || { cat "$logf" >&2; die "$label: the server exited at start-up"; }
-        sleep 0.1
-    done
-    [ -n "$addr" ] || die "$label: no 'listening on http://' line within 30 s"
-    case "$addr" in 127.0.0.1:*) ;; *) die "$label: listening on $addr, not on 127.0.0.1" ;; esac
-    url="http://$addr"
+    start_server "$logf" "$bin" --shards 2 --replicas 1 --fsync everysec --data-dir "$data" \
+        --log warn,shardkv=info
+    pid=$SERVER_PID
+    url="http://$SERVER_ADDR"
     log "$label: pid $pid on $url, data dir $data"
 
     # Preload.
@@ -309,16 +241,7 @@ run_binary() { # index
         wrk -t2 -c8 -d120s --timeout "${WRK_TIMEOUT}s" -s "$OUT/gen/preload_mset.lua" "$url" >"$OUT/preload-$i.log" 2>&1 &
     wpid=$!
     PIDS+=("$wpid")
-    while kill -0 "$wpid" 2>/dev/null; do
-        sleep 0.2
-        keys=$(dash_keys "$url" || echo 0)
-        if [ "${keys:-0}" -ge "$KEYS" ]; then
-            kill -INT "$wpid" 2>/dev/null || true
-            break
-        fi
-    done
-    wait "$wpid" || true
-    forget "$wpid"
+    wrk_until_keys "$wpid" "$url" "$KEYS" 0.2
     t1=$(date +%s%N)
     keys=$(dash_keys "$url")
     [ "$keys" -eq "$KEYS" ] || die "$label: the preload stored $keys keys, expected $KEYS (see $OUT/preload-$i.log)"
@@ -366,6 +289,7 @@ run_binary() { # index
         local line name
         for line in "$get" "$set"; do
             [ "$line" = "$get" ] && name=GET || name=SET
+            # shellcheck disable=SC2034 # all set by the eval; bad and mean are not reported here
             local requests duration_us status_errors bad connect read write timeout p50 p99 p999 mean max
             eval "$(echo "${line#PERF }" | tr ' ' '\n' | grep -E '^(requests|duration_us|status_errors|bad|connect|read|write|timeout|p50|p99|p999|mean|max)=')"
             fields+=$(awk -v n="$requests" -v d="$duration_us" -v a="$p50" -v b="$p99" -v c="$p999" -v m="$max" \
@@ -385,14 +309,7 @@ run_binary() { # index
     done
     NOTES[${#NOTES[@]} - 1]+=", after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    forget "$pid"
+    stop_server "$pid" 10
     rm -rf "$data"
 }
 
@@ -419,7 +336,7 @@ TABLE="$OUT/last.md"
     [ "$SHORT" = 1 ] && echo "- --short run: a smoke check that every phase runs, not a measurement."
 } >"$TABLE"
 cat "$TABLE"
-log "finished in $(($(date +%s) - START)) s; raw output in $OUT"
+log "finished in $(($(date +%s) - PERF_START)) s; raw output in $OUT"
 
 if [ "$STRICT" = 1 ] && { [ "$REQ_BAD" -gt 0 ] || [ "$ADMIN_BAD" -gt 0 ]; }; then
     log "--strict: $REQ_BAD failed requests, $ADMIN_BAD phases with an admin request that did not answer 200"

@@ -7,39 +7,35 @@
 #   bash perf/persistence.sh            # DUR=5 s per run, ROUNDS=2, KEYS=1000000
 #   KEYS=10000000 bash perf/persistence.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=perf/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+perf_init persistence
+cd "$PERF_ROOT"
 DUR=${DUR:-5}
 ROUNDS=${ROUNDS:-2}
 KEYS=${KEYS:-1000000}
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet
-BIN=target/release/shardkv
+need_apt wrk wrk
+need_apt curl curl
+cargo_build --release --quiet --bin shardkv
+BIN="$(target_dir)/release/shardkv"
 WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+CLEANUP_DIRS+=("$WORK")
+START_TIMEOUT=60 # a restart loads the whole data directory before it listens
 
 start() { # log-file args... ; sets PID and ADDR
     local log=$1
     shift
-    "$BIN" --listen 127.0.0.1:0 --log info "$@" >"$log" 2>&1 &
-    PID=$!
-    PIDS+=("$PID")
-    ADDR=""
-    for _ in $(seq 1 600); do
-        ADDR=$(grep -o 'listening on http://[0-9.]*:[0-9]*' "$log" | head -1 | sed 's|.*http://||') || true
-        [ -n "$ADDR" ] && return
-        sleep 0.1
-    done
-    echo "server did not start: $(cat "$log")" >&2
-    exit 1
+    start_server "$log" "$BIN" --log info "$@"
+    PID=$SERVER_PID
+    ADDR=$SERVER_ADDR
 }
 
-stop() { kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; }
+# No time bound: the server writes its log out before it exits.
+stop() { stop_server "$PID" 0; }
 
-lua() { cat perf/lua/common.lua "perf/lua/$1.lua" >"$WORK/$1.lua"; echo "$WORK/$1.lua"; }
-SET=$(lua set_url)
-PRELOAD=$(lua preload)
+gen_lua "$WORK" set_url preload
+SET="$WORK/set_url.lua"
+PRELOAD="$WORK/preload.lua"
 
 echo "| round | persistence | SET rps |"
 echo "|---|---|--:|"
@@ -60,12 +56,8 @@ echo "start-up with $KEYS keys (16-byte keys, 100-byte values, --fsync no while 
 start "$WORK/load.log" --data-dir "$WORK/big" --fsync no --initial-capacity "$KEYS"
 PERF_KEYS=$KEYS PERF_THREADS=2 wrk -t2 -c64 -d600s -s "$PRELOAD" "http://$ADDR" >"$WORK/preload.log" 2>&1 &
 wrk_pid=$!
-while kill -0 "$wrk_pid" 2>/dev/null; do
-    sleep 0.5
-    keys=$(curl -s "http://$ADDR/dashboard" | grep -o '"keys":[0-9]*' | cut -d: -f2)
-    [ "${keys:-0}" -ge "$KEYS" ] && { kill -INT "$wrk_pid"; break; }
-done
-wait "$wrk_pid" || true
+PIDS+=("$wrk_pid")
+wrk_until_keys "$wrk_pid" "http://$ADDR" "$KEYS" 0.5
 stop
 du -sh "$WORK/big"
 start "$WORK/restart.log" --data-dir "$WORK/big" --initial-capacity "$KEYS"

@@ -2,7 +2,8 @@
 # shardkv's load suite. From a clean checkout:
 #
 #   bash perf/run.sh            # the standard suite (about 5 minutes after the build), prints tables
-#   bash perf/run.sh --record   # the same, and records the tables in perf/RESULTS.md (newest first)
+#   bash perf/run.sh --record   # the same, and records the run: it becomes the latest run shown in
+#                               # perf/RESULTS.md, and joins perf/history/<date>-load-suite.md (newest first)
 #   bash perf/run.sh --smoke    # CI: every workload for 2 s over a 10k-key preload, no oha;
 #                               # exits non-zero if any workload saw an unexpected status or 0 rps
 #
@@ -21,11 +22,13 @@
 # --repeat N (run every workload N times, alternating configurations, and report each
 # configuration's median run), --no-build (use the binaries already in target/dist), --help.
 set -euo pipefail
+# shellcheck source=perf/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+perf_init perf
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=$PERF_ROOT
 cd "$ROOT"
-PERF="$ROOT/perf"
-SELF="$PERF/run.sh"
+PERF=$PERF_DIR
 OUT="$PERF/out"
 LUA="$PERF/lua"
 mkdir -p "$OUT"
@@ -37,8 +40,6 @@ DURATION=""
 KEYS=""
 REPEAT=1
 ARGS_GIVEN="$*"
-
-usage() { sed -n '2,/^set -euo/p' "$SELF" | sed '$d; s/^# \{0,1\}//'; }
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -70,21 +71,8 @@ fi
 WRK_THREADS=2
 WRK_CONNS=64
 LAT_SECONDS=8
-SUITE_START=$(date +%s)
-
-log() { printf '[perf %3ds] %s\n' "$(($(date +%s) - SUITE_START))" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
 
 # ---------------------------------------------------------------- tools
-need_apt() { # command package
-    command -v "$1" >/dev/null 2>&1 && return 0
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        log "installing $2 (apt-get)"
-        apt-get update -qq >/dev/null
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-    fi
-    command -v "$1" >/dev/null 2>&1 || die "$1 is missing: install the Debian package $2 (apt-get install -y $2)"
-}
 need_apt wrk wrk
 need_apt curl curl
 
@@ -103,14 +91,10 @@ if [ "$LATENCY" = 1 ] && ! command -v oha >/dev/null 2>&1; then
 fi
 
 # ---------------------------------------------------------------- build
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
-BIN="$TARGET_DIR/dist/shardkv"
-CEILING="$TARGET_DIR/dist/examples/ceiling"
+BIN="$(target_dir)/dist/shardkv"
+CEILING="$(target_dir)/dist/examples/ceiling"
 if [ "$BUILD" = 1 ]; then
-    log "cargo build --profile dist --bin shardkv --example ceiling"
-    build_start=$(date +%s)
-    cargo build --profile dist --bin shardkv --example ceiling
-    log "built in $(($(date +%s) - build_start)) s"
+    cargo_build --profile dist --bin shardkv --example ceiling
 fi
 [ -x "$BIN" ] || die "$BIN not built"
 [ -x "$CEILING" ] || die "$CEILING not built"
@@ -126,62 +110,24 @@ if [ "$RECORD" = 1 ] && awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 1.5) }
 fi
 log "load average before the suite (1, 5, 15 min): $LOAD_BEFORE"
 
+SCRIPTS=()
 for script in "$LUA"/*.lua; do
-    name=$(basename "$script")
-    [ "$name" = common.lua ] && continue
-    cat "$LUA/common.lua" "$script" >"$OUT/gen/$name"
+    name=$(basename "$script" .lua)
+    [ "$name" = common ] || SCRIPTS+=("$name")
 done
+gen_lua "$OUT/gen" "${SCRIPTS[@]}"
 
-CLK_TCK=$(getconf CLK_TCK)
 NPROC=$(nproc)
 
 # ---------------------------------------------------------------- servers
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # start NAME BINARY ARGS... : starts it on a free port; sets PID_<NAME> and URL_<NAME>.
 start() {
     local name=$1 bin=$2
     shift 2
-    local logf="$OUT/logs/server-$name.log"
-    "$bin" --listen 127.0.0.1:0 "$@" 2>"$logf" >/dev/null &
-    local pid=$!
-    PIDS+=("$pid")
-    local addr=""
-    for _ in $(seq 300); do
-        addr=$(grep -o 'listening on http://[0-9.]*:[0-9]*' "$logf" 2>/dev/null | head -1 | sed 's|.*http://||') || true
-        [ -n "$addr" ] && break
-        kill -0 "$pid" 2>/dev/null || { cat "$logf" >&2; die "$name exited at start-up"; }
-        sleep 0.1
-    done
-    [ -n "$addr" ] || die "$name did not print 'listening on http://' within 30 s"
-    printf -v "PID_$name" '%s' "$pid"
-    printf -v "URL_$name" '%s' "http://$addr"
-    log "$name: pid $pid on http://$addr ($*)"
-}
-
-cpu_ticks() { # utime + stime of a process, in clock ticks
-    local stat rest
-    stat=$(<"/proc/$1/stat")
-    rest=${stat##*) }
-    # shellcheck disable=SC2086
-    set -- $rest
-    echo $((${12} + ${13}))
+    start_server "$OUT/logs/server-$name.log" "$bin" "$@"
+    printf -v "PID_$name" '%s' "$SERVER_PID"
+    printf -v "URL_$name" '%s' "http://$SERVER_ADDR"
+    log "$name: pid $SERVER_PID on http://$SERVER_ADDR ($*)"
 }
 # CPU seconds (user+sys) used so far by the finished children of this shell (the load
 # generators), read around each run to report how much of the machine they took. Sets
@@ -193,8 +139,6 @@ child_cpu() {
         for (i = 1; i <= NF; i++) { split($i, ms, "m"); sub("s", "", ms[2]); t += ms[1] * 60 + ms[2] }
         printf "%.3f", t }')
 }
-status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
-dash_keys() { curl -fsS "$1/dashboard" | grep -o '"keys":[0-9]*' | head -1 | cut -d: -f2; }
 
 # ---------------------------------------------------------------- configurations
 if "$BIN" --help 2>/dev/null | grep -q -- '--replicas'; then
@@ -242,15 +186,8 @@ preload() { # config
     PERF_KEYS=$KEYS PERF_THREADS=$WRK_THREADS \
         wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d120s -s "$OUT/gen/preload.lua" "$url" >"$logf" 2>&1 &
     wrk_pid=$!
-    while kill -0 "$wrk_pid" 2>/dev/null; do
-        sleep 0.2
-        keys=$(dash_keys "$url" || echo 0)
-        if [ "${keys:-0}" -ge "$KEYS" ]; then
-            kill -INT "$wrk_pid" 2>/dev/null || true
-            break
-        fi
-    done
-    wait "$wrk_pid" || true
+    PIDS+=("$wrk_pid")
+    wrk_until_keys "$wrk_pid" "$url" "$KEYS" 0.2
     t1=$(date +%s%N)
     keys=$(dash_keys "$url")
     [ "$keys" -eq "$KEYS" ] || die "preload of $c stored $keys keys, expected $KEYS (see $logf)"
@@ -367,7 +304,7 @@ PY
 }
 if [ "$LATENCY" = 1 ]; then
     if command -v python3 >/dev/null 2>&1; then
-        # Half the ceiling's rate (the issue's target), then a tenth of it: on 2 shared cores
+        # Half the ceiling's rate (the p99 ≤ 1 ms target is judged there), then a tenth of it: on 2 shared cores
         # the load generator itself needs much of the machine at the higher rate.
         for div in 2 10; do
             latency ceiling "$div"
@@ -580,13 +517,17 @@ fi
 
 echo
 cat "$TABLE"
-elapsed=$(($(date +%s) - SUITE_START))
+elapsed=$(($(date +%s) - PERF_START))
 log "suite finished in $elapsed s ($MODE mode)"
 
 # ---------------------------------------------------------------- record
 if [ "$RECORD" = 1 ]; then
     RESULTS="$PERF/RESULTS.md"
+    DAY=$(date -u '+%Y-%m-%d')
+    HISTORY="$PERF/history/$DAY-load-suite.md"
     MARKER="<!-- perf/run.sh: load-suite runs, newest first; insert new runs below this line -->"
+    LATEST_BEGIN="<!-- perf/run.sh --record: the latest load-suite run begins here -->"
+    LATEST_END="<!-- perf/run.sh --record: the latest load-suite run ends here -->"
     section="$OUT/section.md"
     {
         echo "### Load suite, $(date -u '+%Y-%m-%d %H:%M UTC'), rev $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' (+ uncommitted changes in src/ or Cargo.toml)')"
@@ -601,29 +542,46 @@ if [ "$RECORD" = 1 ]; then
         echo
         cat "$TABLE"
     } >"$section"
-    had_results=0
-    [ -f "$RESULTS" ] && had_results=1
-    if [ "$had_results" = 1 ] && grep -qF "$MARKER" "$RESULTS"; then
+
+    # The day's history file: every recorded run, newest first, below the marker.
+    mkdir -p "$PERF/history"
+    if [ -f "$HISTORY" ] && grep -qF "$MARKER" "$HISTORY"; then
         awk -v marker="$MARKER" -v sec="$section" '
             { print }
-            $0 == marker { print ""; while ((getline l < sec) > 0) print l; }' "$RESULTS" >"$RESULTS.tmp"
-        mv "$RESULTS.tmp" "$RESULTS"
+            $0 == marker { print ""; while ((getline l < sec) > 0) print l; }' "$HISTORY" >"$HISTORY.tmp"
+        mv "$HISTORY.tmp" "$HISTORY"
     else
         {
-            [ "$had_results" = 1 ] && echo
-            echo "## HTTP load suite (perf/run.sh)"
-            echo
-            echo "Re-run with \`bash perf/run.sh --record\`; each run is inserted below the marker, so newer"
-            echo "runs sit above older ones. The plot shows the latest recorded run (\`perf/plot.py\`)."
-            echo
-            echo "![rps and p99 per workload and configuration](results.png)"
+            [ -f "$HISTORY" ] && { cat "$HISTORY"; echo; }
+            [ -f "$HISTORY" ] || { echo "# $DAY: HTTP load suite (\`perf/run.sh --record\`)"; echo; }
+            echo "Each \`bash perf/run.sh --record\` of the day is inserted below the marker, so newer runs sit"
+            echo "above older ones; the newest is also the latest run shown in \`perf/RESULTS.md\`."
             echo
             echo "$MARKER"
             echo
             cat "$section"
-        } >>"$RESULTS"
+        } >"$HISTORY.tmp"
+        mv "$HISTORY.tmp" "$HISTORY"
     fi
-    log "recorded in perf/RESULTS.md"
+    log "recorded in perf/history/$DAY-load-suite.md"
+
+    # perf/RESULTS.md shows only the latest run, between its two markers.
+    if [ -f "$RESULTS" ] && grep -qF "$LATEST_BEGIN" "$RESULTS" && grep -qF "$LATEST_END" "$RESULTS"; then
+        latest="$OUT/latest.md"
+        {
+            echo "From [\`history/$DAY-load-suite.md\`](history/$DAY-load-suite.md), where earlier runs are kept."
+            echo
+            cat "$section"
+        } >"$latest"
+        awk -v b="$LATEST_BEGIN" -v e="$LATEST_END" -v sec="$latest" '
+            $0 == b { print; print ""; while ((getline l < sec) > 0) print l; skip = 1; next }
+            $0 == e { skip = 0 }
+            !skip { print }' "$RESULTS" >"$RESULTS.tmp"
+        mv "$RESULTS.tmp" "$RESULTS"
+        log "perf/RESULTS.md now shows this run as the latest (its targets table is kept by hand)"
+    else
+        log "perf/RESULTS.md has no latest-run markers ($LATEST_BEGIN): not updated"
+    fi
     if command -v python3 >/dev/null 2>&1 && python3 -c 'import matplotlib' 2>/dev/null; then
         python3 "$PERF/plot.py" "$CSV" "$PERF/results.png" >&2 || log "perf/plot.py failed: no plot"
     else
