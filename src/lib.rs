@@ -36,5 +36,6 @@ pub mod replication;
 pub mod server;
 pub mod store;
 pub mod sync;
-#[cfg(not(shardkv_loom))]
-pub mod worker;
+not_under_loom! {
+    pub mod worker;
+}

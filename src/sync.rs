@@ -23,6 +23,20 @@ pub use loom::sync::{
 #[cfg(shardkv_loom)]
 pub use loom::thread;
 
+/// Declares items that exist only outside the loom build (threads, files, timers, the
+/// lock-free map): `not_under_loom! { mod writer; pub use writer::LogThread; }`. The one place
+/// outside this module's own cfgs that the loom build is named, so other files need not say
+/// `cfg(shardkv_loom)` themselves (as tokio's `cfg_rt!` does for its features).
+#[macro_export]
+macro_rules! not_under_loom {
+    ($($item:item)*) => {
+        $(
+            #[cfg(not(shardkv_loom))]
+            $item
+        )*
+    };
+}
+
 /// The allocator calls for our own reference-counted allocations (`store::Record`): loom's
 /// track leaks and double frees under the model.
 #[cfg(not(shardkv_loom))]

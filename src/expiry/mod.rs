@@ -25,8 +25,10 @@
 
 pub mod wheel;
 
-#[cfg(not(shardkv_loom))]
-use std::time::Duration;
+crate::not_under_loom! {
+    mod thread;
+    pub use thread::ExpiryThread;
+}
 
 use crate::clock::Tick;
 use crate::store::{Shard, ShardedStore, TimerOutcome};
@@ -36,16 +38,6 @@ use wheel::TimingWheel;
 /// At most this many fired timers are handled per step, so a mass expiry cannot starve
 /// the queue drain (the rest are handled in the next step, without sleeping).
 const MAX_FIRED_PER_STEP: usize = 65_536;
-
-/// The shortest the thread sleeps between steps (unless a step left work behind). Waking every
-/// millisecond for timers due every millisecond cost about 3% of a core with 10M keys over an
-/// hour; removing a key up to 10 ms late is invisible, since reads already hide expired keys.
-#[cfg(not(shardkv_loom))]
-const MIN_SLEEP: Duration = Duration::from_millis(10);
-
-/// The longest the thread sleeps, so timer requests from new writes are drained promptly.
-#[cfg(not(shardkv_loom))]
-const MAX_SLEEP: Duration = Duration::from_millis(100);
 
 /// A timer's payload: which key to look at.
 struct Armed {
@@ -165,53 +157,5 @@ impl<S: Shard> Expirer<S> {
             .wheel_lag_ticks
             .store(now.saturating_sub(self.wheel.elapsed()), Ordering::Relaxed);
         report
-    }
-
-    /// How long the thread may sleep before the next step.
-    #[cfg(not(shardkv_loom))]
-    fn sleep_hint(&self, now: Tick) -> Duration {
-        match self.wheel.next_expiration() {
-            Some(at) if at <= now => Duration::ZERO,
-            Some(at) => Duration::from_millis(at - now).min(MAX_SLEEP),
-            None => MAX_SLEEP,
-        }
-    }
-}
-
-/// The running expiry thread; stops it when dropped.
-#[cfg(not(shardkv_loom))]
-pub struct ExpiryThread {
-    stats: Arc<ExpiryStats>,
-    _worker: crate::worker::Worker,
-}
-
-#[cfg(not(shardkv_loom))]
-impl ExpiryThread {
-    /// Starts the expiry thread for `store`.
-    pub fn start<S: Shard>(store: Arc<ShardedStore<S>>) -> std::io::Result<ExpiryThread> {
-        let mut expirer = Expirer::new(store);
-        let stats = expirer.stats();
-        let worker = crate::worker::Worker::spawn("shardkv-expiry", move |stop| {
-            while !stop.load(std::sync::atomic::Ordering::Acquire) {
-                let report = expirer.step();
-                // Housekeeping that shares this thread: a shard whose table is growing is slow
-                // to read until the copy completes (see `store::lockfree`).
-                expirer.store.maintain();
-                if !report.backlog {
-                    let now = expirer.store.clock().now();
-                    let nap = expirer.sleep_hint(now).clamp(MIN_SLEEP, MAX_SLEEP);
-                    std::thread::park_timeout(nap);
-                }
-            }
-        })?;
-        Ok(ExpiryThread {
-            stats,
-            _worker: worker,
-        })
-    }
-
-    /// The thread's counters.
-    pub fn stats(&self) -> &Arc<ExpiryStats> {
-        &self.stats
     }
 }

@@ -42,28 +42,23 @@
 //! ahead of use, and start-up begins above it ([`lease`]), so versions never repeat across a
 //! crash whatever the fsync mode.
 //!
-//! Only [`progress`] (the hold-and-publish rule) builds under `--cfg shardkv_loom`; the file
-//! I/O around it does not.
+//! Only [`progress`] (the hold-and-publish rule) builds under the loom models; the file I/O
+//! around it does not.
 
-#[cfg(not(shardkv_loom))]
-pub mod format;
-#[cfg(not(shardkv_loom))]
-pub mod lease;
 pub mod progress;
-#[cfg(not(shardkv_loom))]
-pub mod recovery;
-#[cfg(not(shardkv_loom))]
-mod sink;
-#[cfg(not(shardkv_loom))]
-mod writer;
 
-#[cfg(not(shardkv_loom))]
-use std::path::PathBuf;
+crate::not_under_loom! {
+    pub mod format;
+    pub mod lease;
+    pub mod recovery;
+    mod sink;
+    mod writer;
 
-#[cfg(not(shardkv_loom))]
-pub use sink::{Durable, LogHealth, LogSink};
-#[cfg(not(shardkv_loom))]
-pub use writer::{LogThread, DEFAULT_LEASE};
+    use std::path::PathBuf;
+
+    pub use sink::{Durable, LogHealth, LogSink};
+    pub use writer::{LogThread, DEFAULT_LEASE};
+}
 
 /// When the log is synced to disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,41 +71,41 @@ pub enum FsyncMode {
     No,
 }
 
-/// How long the log thread sleeps when its queue is empty, unless a writer wakes it. Bounds how
-/// long a write waits in memory before it reaches the OS when the fsync mode is not `always`.
-#[cfg(not(shardkv_loom))]
-pub(crate) const IDLE_WAKE: std::time::Duration = std::time::Duration::from_millis(5);
+crate::not_under_loom! {
+    /// How long the log thread sleeps when its queue is empty, unless a writer wakes it. Bounds how
+    /// long a write waits in memory before it reaches the OS when the fsync mode is not `always`.
+    pub(crate) const IDLE_WAKE: std::time::Duration = std::time::Duration::from_millis(5);
 
-#[cfg(not(shardkv_loom))]
-/// Why persistence could not start or load.
-#[derive(Debug, thiserror::Error)]
-pub enum PersistenceError {
-    /// A file operation failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// A record in the middle of a file is damaged (a valid record follows it).
-    #[error("{path}: corrupt record at byte offset {offset} (a valid record follows it, so this is not a torn write); refusing to start with a partial state: restore the file from a backup or move it away")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// Where the damaged record starts.
-        offset: u64,
-    },
-    /// A file's header is damaged or of an unknown format.
-    #[error(
-        "{path}: not a shardkv {kind} file of format version {version} (bad or damaged header)"
-    )]
-    BadHeader {
-        /// The file.
-        path: PathBuf,
-        /// "log" or "snapshot".
-        kind: &'static str,
-        /// The version this build reads.
-        version: u32,
-    },
+    /// Why persistence could not start or load.
+    #[derive(Debug, thiserror::Error)]
+    pub enum PersistenceError {
+        /// A file operation failed.
+        #[error("{path}: {source}")]
+        Io {
+            /// The file or directory.
+            path: PathBuf,
+            /// The error.
+            source: std::io::Error,
+        },
+        /// A record in the middle of a file is damaged (a valid record follows it).
+        #[error("{path}: corrupt record at byte offset {offset} (a valid record follows it, so this is not a torn write); refusing to start with a partial state: restore the file from a backup or move it away")]
+        Corrupt {
+            /// The file.
+            path: PathBuf,
+            /// Where the damaged record starts.
+            offset: u64,
+        },
+        /// A file's header is damaged or of an unknown format.
+        #[error(
+            "{path}: not a shardkv {kind} file of format version {version} (bad or damaged header)"
+        )]
+        BadHeader {
+            /// The file.
+            path: PathBuf,
+            /// "log" or "snapshot".
+            kind: &'static str,
+            /// The version this build reads.
+            version: u32,
+        },
+    }
 }

@@ -16,7 +16,7 @@
 //! Must never: publish a shard's progress past a record that is neither synced in a log nor
 //! covered by a landed snapshot.
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, BrokenSwitch, Ordering};
 
 /// The per-shard counters shared by writers and the log thread.
 pub struct SharedProgress {
@@ -83,9 +83,9 @@ pub struct Publisher {
     written: Vec<u64>,
     /// Per shard: the fence of the newest snapshot that landed.
     covered: Vec<u64>,
-    /// Test-only (loom models): publish at a landing as the old rule did, ignoring drops.
-    #[cfg(shardkv_loom)]
-    broken: bool,
+    /// The loom models' broken variant: publish at a landing as the old rule did, ignoring
+    /// drops (off outside the loom build).
+    broken: BrokenSwitch,
 }
 
 impl Publisher {
@@ -95,17 +95,15 @@ impl Publisher {
             unsynced: vec![0; shards],
             written: vec![0; shards],
             covered: vec![0; shards],
-            #[cfg(shardkv_loom)]
-            broken: false,
+            broken: BrokenSwitch::default(),
         }
     }
 
     /// Test-only switch for the loom models: at a snapshot landing, publish
     /// `max(fence, written)` whatever was dropped (the rule that acknowledged a write that was
-    /// on disk nowhere). A model run with it on must fail.
-    #[cfg(shardkv_loom)]
+    /// on disk nowhere). A model run with it on must fail. Panics outside the loom build.
     pub fn break_publish_rule_for_model(&mut self) {
-        self.broken = true;
+        self.broken.turn_on(1);
     }
 
     /// Record `seq` of `shard` was appended to the current log file (not yet synced).
@@ -152,8 +150,7 @@ impl Publisher {
     pub fn snapshot_landed(&mut self, shared: &SharedProgress, fences: &[u64]) -> bool {
         for (shard, &fence) in fences.iter().enumerate().take(self.covered.len()) {
             self.covered[shard] = self.covered[shard].max(fence);
-            #[cfg(shardkv_loom)]
-            if self.broken {
+            if self.broken.is_on(1) {
                 shared.publish(shard, fence.max(self.written[shard]));
                 continue;
             }

@@ -66,45 +66,44 @@ impl<S: Shard> Replicas<S> {
     }
 }
 
-/// The running apply threads, one per copy; stops them when dropped.
-#[cfg(not(shardkv_loom))]
-pub struct ApplyThreads {
-    _workers: Vec<crate::worker::Worker>,
-}
-
-#[cfg(not(shardkv_loom))]
-impl ApplyThreads {
-    /// Starts one apply thread per copy of `replicas`' store (none without replicas).
-    pub fn start<S: Shard>(replicas: std::sync::Arc<Replicas<S>>) -> std::io::Result<ApplyThreads> {
-        let mut workers = Vec::new();
-        if replicas.replicas() > 0 {
-            for copy in 0..replicas.state.copies.len() {
-                let replicas = replicas.clone();
-                workers.push(crate::worker::Worker::spawn(
-                    format!("shardkv-apply-{copy}"),
-                    move |stop| apply_loop(&replicas, copy, stop),
-                )?);
-            }
-        }
-        Ok(ApplyThreads { _workers: workers })
+crate::not_under_loom! {
+    /// The running apply threads, one per copy; stops them when dropped.
+    pub struct ApplyThreads {
+        _workers: Vec<crate::worker::Worker>,
     }
-}
 
-#[cfg(not(shardkv_loom))]
-fn apply_loop<S: Shard>(replicas: &Replicas<S>, copy: usize, stop: &std::sync::atomic::AtomicBool) {
-    let state = &replicas.state.copies[copy];
-    state.consumer.register_current();
-    while !stop.load(Ordering::Acquire) {
-        if replicas.apply_pending(copy, 4096) > 0 {
-            continue;
+    impl ApplyThreads {
+        /// Starts one apply thread per copy of `replicas`' store (none without replicas).
+        pub fn start<S: Shard>(replicas: std::sync::Arc<Replicas<S>>) -> std::io::Result<ApplyThreads> {
+            let mut workers = Vec::new();
+            if replicas.replicas() > 0 {
+                for copy in 0..replicas.state.copies.len() {
+                    let replicas = replicas.clone();
+                    workers.push(crate::worker::Worker::spawn(
+                        format!("shardkv-apply-{copy}"),
+                        move |stop| apply_loop(&replicas, copy, stop),
+                    )?);
+                }
+            }
+            Ok(ApplyThreads { _workers: workers })
         }
-        state.consumer.nap(std::time::Duration::from_millis(5), || {
-            state.queue.is_empty()
-                && state.health() != Health::Stale
-                && !state
-                    .resync_requested
-                    .iter()
-                    .any(|r| r.load(Ordering::Acquire))
-        });
+    }
+
+    fn apply_loop<S: Shard>(replicas: &Replicas<S>, copy: usize, stop: &std::sync::atomic::AtomicBool) {
+        let state = &replicas.state.copies[copy];
+        state.consumer.register_current();
+        while !stop.load(Ordering::Acquire) {
+            if replicas.apply_pending(copy, 4096) > 0 {
+                continue;
+            }
+            state.consumer.nap(std::time::Duration::from_millis(5), || {
+                state.queue.is_empty()
+                    && state.health() != Health::Stale
+                    && !state
+                        .resync_requested
+                        .iter()
+                        .any(|r| r.load(Ordering::Acquire))
+            });
+        }
     }
 }

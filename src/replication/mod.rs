@@ -54,8 +54,9 @@ use crate::sync::{
 };
 
 pub use crate::store::MAX_REPLICAS;
-#[cfg(not(shardkv_loom))]
-pub use apply::ApplyThreads;
+crate::not_under_loom! {
+    pub use apply::ApplyThreads;
+}
 pub use failover::FailoverError;
 
 /// A replica's health.
@@ -108,7 +109,6 @@ pub struct CopyState {
     /// Per shard: a request to re-sync this copy of the shard (recovery after a failure).
     resync_requested: Box<[AtomicBool]>,
     /// The apply thread, parked while its queue is empty.
-    #[cfg(not(shardkv_loom))]
     consumer: crate::sync::ParkedConsumer,
 }
 
@@ -120,7 +120,6 @@ impl CopyState {
             applied: (0..shards).map(|_| AtomicU64::new(0)).collect(),
             applied_tick: AtomicU64::new(0),
             resync_requested: (0..shards).map(|_| AtomicBool::new(false)).collect(),
-            #[cfg(not(shardkv_loom))]
             consumer: crate::sync::ParkedConsumer::new(queue_capacity),
         }
     }
@@ -152,13 +151,11 @@ impl CopyState {
     /// write for nothing. Writers that wait for the replicas (`ack=all`) wake it at once
     /// instead (see [`Acked`]).
     fn notify_if_filling(&self) {
-        #[cfg(not(shardkv_loom))]
         self.consumer.wake_after_push(false, || self.queue.len());
     }
 
     /// Wakes the apply thread if it is parked.
     fn notify(&self) {
-        #[cfg(not(shardkv_loom))]
         self.consumer.wake_if_parked();
     }
 }

@@ -4,8 +4,9 @@
 //! Every shard has `replicas + 1` copies of its map; the store serves from the primary and
 //! keeps which copy that is, and which copies are failed or rejoining ([`Roles`]). What the
 //! other copies hold, and when, is the business of whoever consumes the change stream for them
-//! (the replication module): it applies changes to a copy through [`ShardedStore::copy`], and
-//! changes roles only through a [`RolesSection`], which holds the shard's writer section.
+//! (a sink registered for the replicas): it applies changes to a copy through
+//! [`ShardedStore::copy`], and changes roles only through a [`RolesSection`], which holds the
+//! shard's writer section.
 //!
 //! Must never: hand out the primary copy for writing (a copy's map is written only by the one
 //! thread that applies its changes, and the primary's only by writers), or change roles without

@@ -36,8 +36,10 @@ mod change;
 mod copies;
 mod entry;
 mod error;
-#[cfg(not(shardkv_loom))]
-mod lockfree;
+crate::not_under_loom! {
+    mod lockfree;
+    pub use lockfree::LockFreeShard;
+}
 mod receipt;
 mod record;
 mod rwlock;
@@ -56,8 +58,6 @@ pub use change::{
 pub use copies::RolesSection;
 pub use entry::{Entry, EntryMeta};
 pub use error::{Condition, StoreError, Versions, MAX_CONDITION_VERSIONS};
-#[cfg(not(shardkv_loom))]
-pub use lockfree::LockFreeShard;
 pub use receipt::{Acknowledgement, BatchReceipt, Receipt};
 #[cfg(shardkv_loom)]
 pub use record::break_release_for_model;
