@@ -1,25 +1,28 @@
 //! shardkv: a sharded, replicated, TTL-aware in-memory key-value store behind an HTTP API.
 //!
-//! ## Where a request goes
-//! - `http` (feature `server`): the hyper service. `http::routes` maps method + path to a
-//!   handler, one file per route family (`original`, `kv`, `batch_routes`, `admin`,
-//!   `dashboard`); `http::ack` is when a write is answered; `http::query`, `http::params`,
-//!   `http::preconditions` and [`duration`] parse what the client sent, with typed errors.
-//! - [`store`]: `ShardedStore` routes the key to a shard (`LockFreeShard` on papaya, or the
-//!   `RwLockShard` baseline) and reads lock-free or writes inside the shard's writer section.
-//!   Each key and value live in one `store::Record`, which is also what a read hands to the
-//!   response and what replicas store.
+//! ## Layout
+//! Protocols → the store API → the store's internals; the store publishes every change to the
+//! sinks registered at start-up, and imports none of them.
+//! - `http` (feature `server`): the HTTP adapter. `http::routes` maps method + path to a route
+//!   family, one file each (`original`, `kv`, `batch_routes`, `admin`, `dashboard`);
+//!   `http::query`, `http::params`, `http::preconditions` and [`duration`] parse what the client
+//!   sent, with typed errors; `http::ack` waits for a write's receipt. One store call per request.
+//! - [`store`]: the one API ([`store::ShardedStore`]: `get`, `get_many`, `set`, `set_many`,
+//!   `delete_if`, each write returning a [`store::Receipt`]) and its internals: routing, the
+//!   writer section, versions, timers, and the change stream ([`store::Change`] →
+//!   [`store::ChangeSink`]).
+//! - [`replication`]: a sink: queues to the replica copies, apply threads, `ack=all`, failover,
+//!   and re-syncs that copy a shard without holding its writers.
+//! - [`persistence`]: a sink: the append-only log, snapshots, start-up recovery (`--data-dir`).
+//! - [`expiry`]: the timing wheel and the expiry thread (which also runs the store's upkeep).
 //! - [`clock`]: the coarse 1 ms clock every deadline is measured on.
-//! - [`expiry`]: the thread and timing wheel that remove expired keys (the thread also
-//!   completes the lock-free shards' table resizes).
-//! - [`replication`]: every write, in sequence order, to the replica copies' apply threads;
-//!   `ack=all`, failover, and re-syncs that copy a shard without holding its writers.
-//! - [`persistence`]: the append-only log, snapshots and start-up recovery (`--data-dir`).
 //! - `server` and `config` (feature `server`): start-up, the CLI, and shutdown.
-//! - [`sync`]: std or loom primitives; the only module that knows about loom.
+//! - [`sync`]: std or loom primitives; the only module that names loom's cfg.
 //! - `worker`: the one background-thread type (expiry, apply and log threads).
 //! - [`counter`]: striped statistics counters that do not bounce cache lines.
 //! - [`faults`]: faults injected on purpose (feature `testing` only; empty otherwise).
+//!
+//! README's Design section follows one `PUT /v1/kv/k` through these files.
 
 pub mod clock;
 #[cfg(feature = "server")]

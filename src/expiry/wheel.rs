@@ -108,12 +108,12 @@ const RETAIN_CAPACITY: usize = 1024;
 const MOVES_PER_FIRE: usize = 8;
 
 /// The timers of one slot, each with its deadline.
-type Slot<T> = Vec<(u64, T)>;
+type Bucket<T> = Vec<(u64, T)>;
 
 struct Level<T> {
     /// Bit `s` is set iff `slots[s]` is non-empty.
     occupied: u64,
-    slots: [Slot<T>; SLOTS],
+    slots: [Bucket<T>; SLOTS],
 }
 
 impl<T> Level<T> {
@@ -154,7 +154,7 @@ pub struct TimingWheel<T> {
     levels: Box<[Level<T>]>,
     /// Timers of a due slot that a bounded advance has not finished re-inserting. They
     /// are all due for re-insertion at `elapsed`, which does not move until this is empty.
-    cascading: Slot<T>,
+    cascading: Bucket<T>,
     /// Slots taken (to fire or to cascade) so far: lets tests bound an advance's work.
     #[cfg(test)]
     steps: u64,

@@ -84,7 +84,7 @@ pub struct Found {
     pub record: Record,
     /// The entry's version.
     pub version: u64,
-    /// The entry's deadline tick, or [`NEVER`].
+    /// The entry's deadline tick, or [`NEVER`](crate::clock::NEVER).
     pub deadline: Tick,
 }
 

@@ -14,7 +14,7 @@ use std::hash::BuildHasher;
 
 use crossbeam_utils::CachePadded;
 use foldhash::fast::RandomState;
-use hashbrown::hash_table::{Entry as Slot, HashTable};
+use hashbrown::hash_table::{Entry as TableEntry, HashTable};
 
 use super::entry::{Entry, EntryMeta};
 use super::record::Record;
@@ -85,14 +85,14 @@ impl Shard for RwLockShard {
             |(r, _)| r.key() == record.key(),
             |(r, _)| hasher.hash_one(r.key()),
         ) {
-            Slot::Occupied(mut slot) => {
+            TableEntry::Occupied(mut slot) => {
                 let (old_record, old_entry) = slot.get_mut();
                 let old = old_entry.meta(old_record.value_len());
                 let entry = make(Some(old_entry))?;
                 *slot.get_mut() = (record, entry);
                 Ok(Some(old))
             }
-            Slot::Vacant(slot) => {
+            TableEntry::Vacant(slot) => {
                 let entry = make(None)?;
                 slot.insert((record, entry));
                 Ok(None)
