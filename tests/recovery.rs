@@ -302,3 +302,99 @@ fn a_torn_last_record_whose_value_is_an_encoded_record_is_dropped_at_every_cut()
         }
     }
 }
+
+/// A multi-key write reaches the log as one atomic group: cut anywhere inside it (the crash
+/// came while appending it), recovery loads none of its writes, and the writes before it; whole,
+/// all of them.
+#[test]
+fn an_atomic_group_the_crash_cut_short_is_dropped_whole_at_every_cut() {
+    use shardkv::persistence::format::encode_group_start;
+    let mut bytes = log_header(1);
+    encode_record(&mut bytes, 0, 1, b"before", Some((0, b"0")));
+    let group_at = bytes.len();
+    encode_group_start(&mut bytes, 3);
+    for (i, key) in ["g1", "g2", "g3"].iter().enumerate() {
+        encode_record(
+            &mut bytes,
+            i as u32,
+            2 + i as u64,
+            key.as_bytes(),
+            Some((0, b"v")),
+        );
+    }
+    let whole = bytes.len();
+    encode_record(&mut bytes, 0, 9, b"after", Some((0, b"9")));
+    let after_end = bytes.len();
+    for cut in group_at..=after_end {
+        let dir = common::temp_dir("torn-group");
+        std::fs::write(log_path(&dir, 1), &bytes[..cut]).unwrap();
+        let store = new_store();
+        let report = recover(&dir, &store).unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        let expected: &[(&str, &str)] = if cut < whole {
+            &[("before", "0")]
+        } else if cut < after_end {
+            &[("before", "0"), ("g1", "v"), ("g2", "v"), ("g3", "v")]
+        } else {
+            &[
+                ("after", "9"),
+                ("before", "0"),
+                ("g1", "v"),
+                ("g2", "v"),
+                ("g3", "v"),
+            ]
+        };
+        assert_eq!(contents(&store), pairs(expected), "cut at {cut}");
+        // Every cut but the entry boundaries leaves something dropped.
+        assert_eq!(
+            report.torn.is_empty(),
+            cut == group_at || cut == whole || cut == after_end,
+            "cut at {cut}: {:?}",
+            report.torn
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// `set_many` goes through the real log thread as one group: its records sit behind one group
+/// start, and a restart loads the batch.
+#[test]
+fn set_many_is_logged_as_one_group_and_loads_after_a_restart() {
+    use shardkv::persistence::format::{decode_entry, LogEntry};
+    let dir = common::temp_dir("logged-group");
+    let store = new_store();
+    let report = recover(&dir, &store).unwrap();
+    let log = LogThread::start(
+        store.clone(),
+        dir.clone(),
+        report.next_gen,
+        FsyncMode::Always,
+        1 << 10,
+    )
+    .unwrap();
+    let items: Vec<(String, &[u8], Option<Duration>)> = (0..20)
+        .map(|i| (format!("batch{i}"), &b"x"[..], None))
+        .collect();
+    let receipt = store.set_many(&items).unwrap();
+    assert_eq!(receipt.versions.len(), 20);
+    drop(log);
+
+    let bytes = std::fs::read(log_path(&dir, report.next_gen)).unwrap();
+    let (_, mut at) = Header::decode(&bytes).unwrap();
+    let mut entries = Vec::new();
+    while let Some((entry, next)) = decode_entry(&bytes, at) {
+        entries.push(entry);
+        at = next;
+    }
+    assert_eq!(at, bytes.len(), "the log ends in a whole entry");
+    assert_eq!(entries.first(), Some(&LogEntry::GroupStart { members: 20 }));
+    assert_eq!(
+        entries.len(),
+        21,
+        "one group start and the batch's 20 writes"
+    );
+
+    let restarted = new_store();
+    recover(&dir, &restarted).unwrap();
+    assert_eq!(contents(&restarted), contents(&store));
+    assert_eq!(restarted.len(), 20);
+}

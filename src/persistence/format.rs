@@ -8,7 +8,10 @@
 //! body    := kind:u8 shard:u32 seq:u64 key_len:u32 key [expires_unix_ms:u64 value_len:u32 value]
 //! ```
 //! All integers are little-endian. `kind` 1 is a set (its body has the expiry and value; an
-//! expiry of 0 means none), 2 a removal. A log's `seqs` are empty (`shards` = 0 there is not
+//! expiry of 0 means none), 2 a removal, 3 the start of an atomic group: the next `shard`
+//! records (its `seq` is 0, its key empty) are the writes of one multi-key call, which recovery
+//! applies all together or, when the file ends before the last of them, not at all (as Redis's
+//! AOF drops a `MULTI` the crash cut short). Logs only; snapshots hold no groups. A log's `seqs` are empty (`shards` = 0 there is not
 //! used: its `shards` is the numbering it shares with its base snapshot) — see `recovery`.
 //!
 //! Besides decoding, this module judges bytes without checksumming them ([`claim_at`],
@@ -29,6 +32,8 @@ pub const SNAPSHOT_MAGIC: &[u8; 8] = b"SKVSNP\0\x01";
 pub const KIND_SET: u8 = 1;
 /// A removal record.
 pub const KIND_REMOVE: u8 = 2;
+/// The start of an atomic group (the `shard` field counts the records that follow in it).
+pub const KIND_GROUP: u8 = 3;
 /// The largest record body accepted when reading (larger lengths are damage).
 pub const MAX_BODY: usize = 1 << 31;
 /// The smallest record body: a removal with an empty key.
@@ -139,6 +144,20 @@ pub fn encode_record(
     out[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Appends the start of an atomic group of `members` records (which the caller appends next).
+pub fn encode_group_start(out: &mut Vec<u8>, members: u32) {
+    out.extend_from_slice(&(MIN_BODY as u32).to_le_bytes());
+    let crc_at = out.len();
+    out.extend_from_slice(&[0; 4]);
+    let body_at = out.len();
+    out.push(KIND_GROUP);
+    out.extend_from_slice(&members.to_le_bytes());
+    out.extend_from_slice(&0u64.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    let crc = crc32c::crc32c(&out[body_at..]);
+    out[crc_at..crc_at + 4].copy_from_slice(&crc.to_le_bytes());
+}
+
 /// Whether `buf` holds a log header that a crash cut short while the file was being created:
 /// shorter than a full log header and agreeing with this format's log magic and version as far
 /// as it goes, or no longer than a full header and all zero bytes (space the file system
@@ -203,12 +222,16 @@ pub fn claim_at(buf: &[u8], at: usize) -> Claim {
     // Body fields as far as the buffer holds them; each must agree with `len`.
     const BODY: usize = 8;
     match rest.get(BODY) {
-        None | Some(&KIND_SET) | Some(&KIND_REMOVE) => {}
+        None | Some(&KIND_SET) | Some(&KIND_REMOVE) | Some(&KIND_GROUP) => {}
         Some(_) => return Claim::Bogus,
     }
     if let Some(key_len) = word(BODY + 13, 4) {
         let key_len = key_len as usize;
-        if rest[BODY] == KIND_REMOVE {
+        if rest[BODY] == KIND_GROUP {
+            if key_len != 0 || len != MIN_BODY {
+                return Claim::Bogus;
+            }
+        } else if rest[BODY] == KIND_REMOVE {
             if len != MIN_BODY + key_len {
                 return Claim::Bogus;
             }
@@ -236,8 +259,42 @@ pub fn claim_at(buf: &[u8], at: usize) -> Claim {
     }
 }
 
+/// What a log holds at an offset: a write, or the start of an atomic group of writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEntry {
+    /// A set or a removal.
+    Write(DiskRecord),
+    /// The next `members` entries are one atomic group.
+    GroupStart {
+        /// How many writes the group holds.
+        members: u32,
+    },
+}
+
+/// Decodes the entry at `buf[at..]` (a write or a group start) and where the next one starts,
+/// or `None` when there is no valid entry there.
+pub fn decode_entry(buf: &[u8], at: usize) -> Option<(LogEntry, usize)> {
+    let Claim::Whole { body, crc } = claim_at(buf, at) else {
+        return None;
+    };
+    if buf.get(body.start) != Some(&KIND_GROUP) {
+        return decode_record(buf, at).map(|(record, next)| (LogEntry::Write(record), next));
+    }
+    let next = body.end;
+    let body = &buf[body];
+    if crc32c::crc32c(body) != crc {
+        return None;
+    }
+    let mut b = Reader { buf: body, at: 0 };
+    b.bytes(1)?;
+    let members = b.u32()?;
+    (b.u64()? == 0 && b.u32()? == 0 && b.at == body.len())
+        .then_some((LogEntry::GroupStart { members }, next))
+}
+
 /// Decodes the record at `buf[at..]`: the record and where the next one starts, or `None`
-/// when there is no valid record there (short, bad length, bad checksum or bad body).
+/// when there is no valid record there (short, bad length, bad checksum or bad body; a group
+/// start is not a record: see [`decode_entry`]).
 pub fn decode_record(buf: &[u8], at: usize) -> Option<(DiskRecord, usize)> {
     let Claim::Whole { body, crc } = claim_at(buf, at) else {
         return None;

@@ -48,7 +48,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::format::{
-    claim_at, decode_record, is_torn_log_header, parse_name, Claim, Header, LOG_MAGIC,
+    claim_at, decode_entry, is_torn_log_header, parse_name, Claim, DiskRecord, Header, LogEntry,
+    LOG_MAGIC,
     SNAPSHOT_MAGIC, VERSION,
 };
 use super::writer::wall_ms;
@@ -168,8 +169,10 @@ pub fn recover<S: Shard>(
         max_version = max_version.max(c.header.seqs.iter().copied().max().unwrap_or(0));
         let mut at = c.start;
         while at < c.end {
-            let (record, next) = decode_record(&c.bytes, at).expect("verified in pass 1");
-            max_version = max_version.max(record.seq);
+            let (entry, next) = decode_entry(&c.bytes, at).expect("verified in pass 1");
+            if let LogEntry::Write(record) = entry {
+                max_version = max_version.max(record.seq);
+            }
             at = next;
         }
     }
@@ -189,15 +192,12 @@ pub fn recover<S: Shard>(
             .as_ref()
             .filter(|(gen, _)| &c.header.magic == LOG_MAGIC && c.header.base_gen == *gen)
             .map(|(_, seqs)| seqs);
-        let mut at = c.start;
-        while at < c.end {
-            let (record, next) = decode_record(&c.bytes, at).expect("verified in pass 1");
-            at = next;
+        let apply = |record: &DiskRecord, report: &mut LoadReport| {
             if skip.is_some_and(|seqs| {
                 seqs.get(record.shard as usize)
                     .is_some_and(|&s| record.seq <= s)
             }) {
-                continue;
+                return;
             }
             report.records += 1;
             let set = match &record.set {
@@ -212,6 +212,51 @@ pub fn recover<S: Shard>(
                 }
             };
             store.restore(&record.key, set);
+        };
+        let mut at = c.start;
+        while at < c.end {
+            let (entry, next) = decode_entry(&c.bytes, at).expect("verified in pass 1");
+            let group_at = at;
+            at = next;
+            let members = match entry {
+                LogEntry::Write(record) => {
+                    apply(&record, &mut report);
+                    continue;
+                }
+                LogEntry::GroupStart { members } => members,
+            };
+            // An atomic group: all of its writes, or none when the file ends before its last.
+            let mut group = Vec::new();
+            while group.len() < members as usize && at < c.end {
+                match decode_entry(&c.bytes, at).expect("verified in pass 1") {
+                    (LogEntry::Write(record), next) => {
+                        group.push(record);
+                        at = next;
+                    }
+                    (LogEntry::GroupStart { .. }, _) => {
+                        // The log thread writes a group in one piece: a group inside another
+                        // is damage, not an interrupted append.
+                        return Err(PersistenceError::Corrupt {
+                            path: c.path.clone(),
+                            offset: at as u64,
+                        });
+                    }
+                }
+            }
+            if group.len() < members as usize {
+                tracing::warn!(
+                    path = %c.path.display(),
+                    offset = group_at,
+                    written = group.len(),
+                    members,
+                    "dropping an atomic group the crash cut short (none of its writes is loaded)"
+                );
+                report.torn.push((c.path.clone(), group_at as u64));
+                continue;
+            }
+            for record in &group {
+                apply(record, &mut report);
+            }
         }
         report.files.push(c.path.clone());
     }

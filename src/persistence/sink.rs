@@ -37,9 +37,17 @@ pub enum LogHealth {
     ShuttingDown,
 }
 
+/// What a writer hands the log thread: one change, or the changes of an atomic group, which the
+/// log writes together behind a group start.
+#[derive(Debug)]
+pub(super) enum Logged {
+    One(Change),
+    Group(Box<[Change]>),
+}
+
 /// The queue between writers and the log thread, and the durability progress it publishes.
 pub struct LogSink {
-    pub(super) queue: BoundedQueue<Change>,
+    pub(super) queue: BoundedQueue<Logged>,
     /// Set by a writer whose record did not fit (a hint: the log thread checks the drops).
     pub(super) overflowed: AtomicBool,
     /// Per shard: dropped records and durable progress.
@@ -130,13 +138,19 @@ impl LogSink {
         }
     }
 
-    /// Queues one change (inside the writer section). Never waits.
-    fn append(&self, change: Change) {
-        let (shard, seq) = (change.shard as usize, change.seq);
-        if self.queue.push(change).is_err() {
-            // Inside the writer section: recorded before any later record of this shard is
+    /// Queues one change or group (inside the writer sections). Never waits.
+    fn append(&self, logged: Logged) {
+        if let Err(logged) = self.queue.push(logged) {
+            // Inside the writer sections: recorded before any later record of these shards is
             // queued, so the log thread sees it before it could publish past it.
-            self.progress.record_dropped(shard, seq);
+            let dropped = match &logged {
+                Logged::One(change) => std::slice::from_ref(change),
+                Logged::Group(changes) => changes,
+            };
+            for change in dropped {
+                self.progress
+                    .record_dropped(change.shard as usize, change.seq);
+            }
             self.overflowed.store(true, Ordering::Release);
             self.overflows.fetch_add(1, Ordering::Relaxed);
             self.consumer.wake_if_parked();
@@ -273,8 +287,13 @@ impl ChangeSink for LogSink {
     }
 
     fn publish(&self, published: Published<'_>) {
-        for change in published.changes() {
-            self.append(change.clone());
+        let changes = published.changes();
+        if published.is_group() && changes.len() > 1 {
+            self.append(Logged::Group(changes.into()));
+        } else {
+            for change in changes {
+                self.append(Logged::One(change.clone()));
+            }
         }
     }
 

@@ -27,13 +27,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::format::{encode_record, log_path};
+use super::format::{encode_group_start, encode_record, log_path};
 use super::lease::LeaseFile;
 use super::progress::Publisher;
+use super::sink::Logged;
 use super::{FsyncMode, LogSink, PersistenceError};
 use crate::clock::{Tick, NEVER};
 use crate::faults::{self, Point};
-use crate::store::Op;
+use crate::store::{Change, Op};
 use crate::store::{Shard, ShardedStore};
 use crate::sync::{lock, Ordering};
 use generation::{create_log, io_err};
@@ -252,41 +253,28 @@ impl<S: Shard> Writer<S> {
         self.buf.clear();
         let mut taken = 0;
         while taken < BATCH {
-            let Some(record) = self.sink.queue.pop() else {
+            let Some(logged) = self.sink.queue.pop() else {
                 break;
             };
             taken += 1;
-            let shard = record.shard as usize;
-            if record.seq <= self.publisher.covered(shard) {
-                // Already in a snapshot on disk. Appending it to a log of a later generation
-                // would replay it over that snapshot (as older data) after a crash.
-                continue;
-            }
-            if self.file.is_none() {
-                // No file to append to: a snapshot after the new log will cover it.
-                self.publisher
-                    .discard(&self.sink.progress, shard, record.seq);
-                continue;
-            }
-            match &record.op {
-                Op::Set {
-                    record: stored,
-                    deadline,
-                } => {
-                    let expires = self.expires_ms(*deadline);
-                    encode_record(
-                        &mut self.buf,
-                        record.shard,
-                        record.seq,
-                        stored.key(),
-                        Some((expires, stored.value())),
-                    );
+            match logged {
+                Logged::One(change) => {
+                    if self.wants(&change) {
+                        self.encode(&change);
+                    }
                 }
-                Op::Remove { key } => {
-                    encode_record(&mut self.buf, record.shard, record.seq, key, None)
+                Logged::Group(changes) => {
+                    let kept: Vec<&Change> = changes.iter().filter(|c| self.wants(c)).collect();
+                    if kept.len() > 1 {
+                        // One piece in one buffer: recovery loads all of it or, when a crash
+                        // cuts it short, none.
+                        encode_group_start(&mut self.buf, kept.len() as u32);
+                    }
+                    for change in kept {
+                        self.encode(change);
+                    }
                 }
             }
-            self.publisher.appended(shard, record.seq);
         }
         if !self.buf.is_empty() {
             if let Some(file) = self.file.as_mut() {
@@ -302,6 +290,41 @@ impl<S: Shard> Writer<S> {
             }
         }
         taken
+    }
+
+    /// Whether `change` is to be appended: not when a snapshot on disk already holds it
+    /// (appending it to a log of a later generation would replay it over that snapshot, as
+    /// older data, after a crash), nor when there is no file (a snapshot after the new log will
+    /// cover it).
+    fn wants(&mut self, change: &Change) -> bool {
+        let shard = change.shard as usize;
+        if change.seq <= self.publisher.covered(shard) {
+            return false;
+        }
+        if self.file.is_none() {
+            self.publisher
+                .discard(&self.sink.progress, shard, change.seq);
+            return false;
+        }
+        true
+    }
+
+    /// Encodes `change` into the batch buffer.
+    fn encode(&mut self, change: &Change) {
+        match &change.op {
+            Op::Set { record, deadline } => {
+                let expires = self.expires_ms(*deadline);
+                encode_record(
+                    &mut self.buf,
+                    change.shard,
+                    change.seq,
+                    record.key(),
+                    Some((expires, record.value())),
+                );
+            }
+            Op::Remove { key } => encode_record(&mut self.buf, change.shard, change.seq, key, None),
+        }
+        self.publisher.appended(change.shard as usize, change.seq);
     }
 
     fn log_path(&self) -> PathBuf {
