@@ -19,7 +19,7 @@ fn error_of(body: &[u8]) -> String {
     v["error"].as_str().expect("an error field").to_string()
 }
 
-fn seed_routes(store: &str) {
+fn original_tool_routes(store: &str) {
     let s = Server::start(&["--store", store]);
     let c = client();
     assert_eq!(
@@ -46,13 +46,13 @@ fn seed_routes(store: &str) {
 }
 
 #[test]
-fn seed_routes_lockfree() {
-    seed_routes("lockfree");
+fn original_tool_routes_lockfree() {
+    original_tool_routes("lockfree");
 }
 
 #[test]
-fn seed_routes_rwlock() {
-    seed_routes("rwlock");
+fn original_tool_routes_rwlock() {
+    original_tool_routes("rwlock");
 }
 
 #[test]

@@ -16,7 +16,8 @@ use shardkv::persistence::format::{
 };
 use shardkv::persistence::recovery::recover;
 use shardkv::persistence::{FsyncMode, LogThread, PersistenceError};
-use shardkv::store::Condition;
+use shardkv::store::{Condition, LockFreeShard, ShardedStore};
+use std::sync::Arc;
 
 fn log_header(gen: u64) -> Vec<u8> {
     Header {
@@ -38,6 +39,18 @@ fn write_log(dir: &Path, gen: u64, first_seq: u64, writes: &[(&str, Option<&str>
         encode_record(&mut bytes, 0, first_seq + i as u64, key.as_bytes(), set);
     }
     std::fs::write(log_path(dir, gen), bytes).unwrap();
+}
+
+/// Logs `store`'s writes into `dir` from generation `gen` on, with `--fsync always`.
+fn start_log(store: &Arc<ShardedStore<LockFreeShard>>, dir: &Path, gen: u64) -> LogThread {
+    LogThread::start(
+        store.clone(),
+        dir.to_path_buf(),
+        gen,
+        FsyncMode::Always,
+        1 << 10,
+    )
+    .unwrap()
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
@@ -109,14 +122,7 @@ fn a_log_whose_header_was_torn_is_dropped_and_deleted_wherever_it_is() {
         assert_eq!(report.files, vec![log_path(&dir, 1), log_path(&dir, 3)]);
 
         // The directory then opens normally, and again after the next run.
-        let log = LogThread::start(
-            store.clone(),
-            dir.clone(),
-            report.next_gen,
-            FsyncMode::Always,
-            1 << 10,
-        )
-        .unwrap();
+        let log = start_log(&store, &dir, report.next_gen);
         store
             .set(b"e", Bytes::from_static(b"5"), None, Condition::Always)
             .unwrap();
@@ -202,14 +208,7 @@ fn a_torn_last_record_whose_value_is_an_encoded_record_is_dropped_at_every_cut()
     {
         let store = new_store();
         let report = recover(&dir, &store).unwrap();
-        let log = LogThread::start(
-            store.clone(),
-            dir.clone(),
-            report.next_gen,
-            FsyncMode::Always,
-            1 << 10,
-        )
-        .unwrap();
+        let log = start_log(&store, &dir, report.next_gen);
         // Wait for the start-up snapshot so every record below lands in one log.
         while log
             .sink()
@@ -363,14 +362,7 @@ fn set_many_is_logged_as_one_group_and_loads_after_a_restart() {
     let dir = common::temp_dir("logged-group");
     let store = new_store();
     let report = recover(&dir, &store).unwrap();
-    let log = LogThread::start(
-        store.clone(),
-        dir.clone(),
-        report.next_gen,
-        FsyncMode::Always,
-        1 << 10,
-    )
-    .unwrap();
+    let log = start_log(&store, &dir, report.next_gen);
     let items: Vec<(String, &[u8], Option<Duration>)> = (0..20)
         .map(|i| (format!("batch{i}"), &b"x"[..], None))
         .collect();

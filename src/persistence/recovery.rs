@@ -41,8 +41,14 @@
 //! whose checksum fails, is not a crash's doing and stops start-up. Snapshots are renamed into
 //! place only once complete and synced, so any damage in one stops start-up.
 //!
-//! Must never: apply a record it has not verified, resurrect a key whose TTL passed, or call
-//! damage torn when valid records follow it to the end of the file's records.
+//! ## Atomic groups
+//! The writes of one multi-key call sit behind a group start that counts them. They are applied
+//! together once the last of them is read; when the file's records end first (the crash cut the
+//! append short), none of them is, with a warning and the group's offset in the report.
+//!
+//! Must never: apply a record it has not verified, resurrect a key whose TTL passed, call
+//! damage torn when valid records follow it to the end of the file's records, or apply part of
+//! an atomic group.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
