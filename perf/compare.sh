@@ -12,8 +12,9 @@
 #   get_hit   GET /get?key=K           (the original tool's read)
 #   set_url   GET /set?key=K&value=V   (the original tool's write, 100-byte value)
 #   set_rest  PUT /v1/kv/K             (REST write, 100-byte body)
-# It prints, per workload and binary, every round's rps and the median, and the median ratio
-# of each binary to the first one. A run with an unexpected status or no request fails.
+# It prints, per workload and binary, every round's rps and server CPU time per request
+# (utime + stime from /proc, which does not depend on how much of the cores wrk took), their
+# medians, and the median ratios of each binary to the first one. A run with an unexpected status or no request fails.
 #
 # Options: --bin NAME=PATH (twice or more; the first is the reference), --rounds N (default 5),
 # --duration SECONDS (default 5), --keys N (default 100000), --help.
@@ -53,9 +54,11 @@ gen_lua "$OUT/gen" preload get_hit set_url set_rest
 export PERF_KEYS=$KEYS PERF_THREADS=2
 
 ADDRS=()
+SERVER_PIDS=()
 for i in "${!BINS[@]}"; do
     start_server "$OUT/${NAMES[$i]}.log" "${BINS[$i]}"
     ADDRS+=("$SERVER_ADDR")
+    SERVER_PIDS+=("$SERVER_PID")
     url="http://$SERVER_ADDR"
     wrk -t2 -c64 -d120s -s "$OUT/gen/preload.lua" "$url" >"$OUT/preload-${NAMES[$i]}.txt" 2>&1 &
     pid=$!
@@ -66,7 +69,7 @@ done
 
 field() { grep -o " $1=[0-9]*" <<<"$2" | cut -d= -f2; } # NAME LINE: a number of wrk's PERF line
 
-declare -A RPS
+declare -A RPS CPU
 for round in $(seq "$ROUNDS"); do
     order=("${!BINS[@]}")
     if [ $((round % 2)) -eq 0 ]; then
@@ -75,8 +78,10 @@ for round in $(seq "$ROUNDS"); do
     fi
     for workload in get_hit set_url set_rest; do
         for i in "${order[@]}"; do
+            ticks=$(cpu_ticks "${SERVER_PIDS[$i]}")
             line=$(wrk -t2 -c64 -d"${DURATION}s" -s "$OUT/gen/$workload.lua" "http://${ADDRS[$i]}" |
                 grep '^PERF ' || true)
+            ticks=$(($(cpu_ticks "${SERVER_PIDS[$i]}") - ticks))
             [ -n "$line" ] || die "${NAMES[$i]} $workload: wrk printed no summary"
             requests=$(field requests "$line")
             duration=$(field duration_us "$line")
@@ -84,8 +89,11 @@ for round in $(seq "$ROUNDS"); do
             [ "$errors" -eq 0 ] || die "${NAMES[$i]} $workload: unexpected statuses ($line)"
             [ "$requests" -gt 0 ] || die "${NAMES[$i]} $workload: no request completed"
             rps=$((requests * 1000000 / duration))
+            # Server CPU per request (ns), which does not depend on how much of the cores wrk took.
+            cpu_ns=$((ticks * 1000000000 / CLK_TCK / requests))
             RPS[$workload,$i]="${RPS[$workload,$i]:-} $rps"
-            log "round $round $workload ${NAMES[$i]}: $rps rps"
+            CPU[$workload,$i]="${CPU[$workload,$i]:-} $cpu_ns"
+            log "round $round $workload ${NAMES[$i]}: $rps rps, $cpu_ns ns of server CPU per request"
         done
     done
 done
@@ -93,14 +101,17 @@ done
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
 echo
-echo "| workload | binary | rps per round | median rps | median / ${NAMES[0]} |"
-echo "|---|---|---|--:|--:|"
+echo "| workload | binary | rps per round | median rps | median / ${NAMES[0]} | server CPU ns/request per round | median ns | median / ${NAMES[0]} |"
+echo "|---|---|---|--:|--:|---|--:|--:|"
 for workload in get_hit set_url set_rest; do
     reference=$(median <<<"${RPS[$workload,0]}")
+    cpu_reference=$(median <<<"${CPU[$workload,0]}")
     for i in "${!BINS[@]}"; do
         m=$(median <<<"${RPS[$workload,$i]}")
         ratio=$(awk -v a="$m" -v b="$reference" 'BEGIN { printf "%.3f", a / b }')
-        echo "| $workload | ${NAMES[$i]} |${RPS[$workload,$i]} | $m | $ratio |"
+        c=$(median <<<"${CPU[$workload,$i]}")
+        cpu_ratio=$(awk -v a="$c" -v b="$cpu_reference" 'BEGIN { printf "%.3f", a / b }')
+        echo "| $workload | ${NAMES[$i]} |${RPS[$workload,$i]} | $m | $ratio |${CPU[$workload,$i]} | $c | $cpu_ratio |"
     done
 done
 echo
