@@ -329,6 +329,14 @@ pub struct BrokenSwitch {
 }
 
 impl BrokenSwitch {
+    /// All variants off (`const`, so a switch can be a `static`).
+    pub const fn new() -> Self {
+        BrokenSwitch {
+            #[cfg(shardkv_loom)]
+            bits: std::sync::atomic::AtomicU8::new(0),
+        }
+    }
+
     /// Whether the variant `bit` is on.
     #[inline(always)]
     pub fn is_on(&self, bit: u8) -> bool {

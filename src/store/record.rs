@@ -31,7 +31,7 @@ use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
 use std::ptr::NonNull;
 
-use crate::sync::{alloc, dealloc, AtomicU32, Ordering, UnsafeCell};
+use crate::sync::{alloc, dealloc, AtomicU32, BrokenSwitch, Ordering, UnsafeCell};
 
 /// The fixed part at the start of the allocation; the key and value bytes follow it.
 #[repr(C)]
@@ -179,20 +179,14 @@ impl Drop for Record {
     }
 }
 
-/// The ordering of the count's decrement: `AcqRel` (`Arc`'s protocol).
-#[cfg(not(shardkv_loom))]
+/// The loom models' broken variant of the count's decrement (off outside the loom build).
+static BROKEN_RELEASE: BrokenSwitch = BrokenSwitch::new();
+
+/// The ordering of the count's decrement: `AcqRel` (`Arc`'s protocol); `Relaxed` in the loom
+/// models' broken variant.
 #[inline(always)]
 fn release_order() -> Ordering {
-    Ordering::AcqRel
-}
-
-#[cfg(shardkv_loom)]
-static BROKEN_RELEASE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Under loom, `Relaxed` once [`break_release_for_model`] was called: the broken variant.
-#[cfg(shardkv_loom)]
-fn release_order() -> Ordering {
-    if BROKEN_RELEASE.load(std::sync::atomic::Ordering::Relaxed) {
+    if BROKEN_RELEASE.is_on(1) {
         Ordering::Relaxed
     } else {
         Ordering::AcqRel
@@ -201,10 +195,9 @@ fn release_order() -> Ordering {
 
 /// Test-only switch for the loom models: the count's decrement becomes `Relaxed`, so the last
 /// handle may free the bytes before another thread's read of them is ordered before it. A model
-/// run with it on must fail. (A plain std flag, set before the model runs, not part of it.)
-#[cfg(shardkv_loom)]
+/// run with it on must fail. Panics outside the loom build.
 pub fn break_release_for_model() {
-    BROKEN_RELEASE.store(true, std::sync::atomic::Ordering::Relaxed);
+    BROKEN_RELEASE.turn_on(1);
 }
 
 impl Hash for Record {
