@@ -14,11 +14,14 @@ use shardkv::store::{
     ShardedStore, StoreConfig, StoreError,
 };
 
-/// What the recorder saw: per call, the changes as (shard, seq, key, value or removal), and
-/// whether they came as a group.
+/// One change as the recorder keeps it: shard, sequence number, key, and the value (`None`: a
+/// removal).
+type Seen = (u32, u64, Vec<u8>, Option<Vec<u8>>);
+
+/// What the recorder saw: per call, whether the changes came as a group, and the changes.
 #[derive(Default)]
 struct Recorder {
-    calls: Mutex<Vec<(bool, Vec<(u32, u64, Vec<u8>, Option<Vec<u8>>)>)>>,
+    calls: Mutex<Vec<(bool, Vec<Seen>)>>,
     /// When set, every write is refused with this error.
     refuse: Mutex<Option<StoreError>>,
 }
