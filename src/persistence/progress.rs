@@ -102,6 +102,7 @@ impl Publisher {
     /// Test-only switch for the loom models: at a snapshot landing, publish
     /// `max(fence, written)` whatever was dropped (the rule that acknowledged a write that was
     /// on disk nowhere). A model run with it on must fail. Panics outside the loom build.
+    #[cfg(feature = "testing")]
     pub fn break_publish_rule_for_model(&mut self) {
         self.broken.turn_on(1);
     }

@@ -359,6 +359,7 @@ impl<S: Shard> Replicas<S> {
 
     /// Turns on a broken variant of a replication step (loom models only): a model run with it
     /// on must fail, which shows the model can catch that bug. Panics outside the loom build.
+    #[cfg(feature = "testing")]
     pub fn break_for_model(&self, step: BrokenStep) {
         self.state.broken.turn_on(step as u8);
     }

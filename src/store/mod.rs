@@ -59,7 +59,9 @@ pub use copies::RolesSection;
 pub use entry::{Entry, EntryMeta};
 pub use error::{Condition, StoreError, Versions, MAX_CONDITION_VERSIONS};
 pub use receipt::{Acknowledgement, BatchReceipt, Receipt};
-pub use record::{break_release_for_model, Record};
+#[cfg(feature = "testing")]
+pub use record::break_release_for_model;
+pub use record::Record;
 pub use rwlock::RwLockShard;
 pub use shard::Shard;
 pub use timers::{TimerOutcome, TimerRequest};

@@ -196,6 +196,7 @@ fn release_order() -> Ordering {
 /// Test-only switch for the loom models: the count's decrement becomes `Relaxed`, so the last
 /// handle may free the bytes before another thread's read of them is ordered before it. A model
 /// run with it on must fail. Panics outside the loom build.
+#[cfg(feature = "testing")]
 pub fn break_release_for_model() {
     BROKEN_RELEASE.turn_on(1);
 }

@@ -163,6 +163,7 @@ impl<S: Shard> ShardedStore<S> {
     /// before entering the writer section, i.e. drops the check that protects a newer write.
     /// A model run with it on must fail, which shows the model can catch the bug. Panics
     /// outside the loom build, where broken variants do not exist.
+    #[cfg(feature = "testing")]
     pub fn break_expiry_check_for_model(&self) {
         self.broken.turn_on(BrokenStep::ExpiryCheck as u8);
     }
