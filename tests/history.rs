@@ -339,10 +339,10 @@ fn history_across_kill_9(name: &str, kills: usize, extra: &[&str], faults: Optio
     let mut probes = vec![vec![None; KEYS]];
     for epoch in 0..kills {
         std::thread::sleep(Duration::from_millis(rng.gen_range(20..100)));
-        drop(server); // SIGKILL, mid-load, and wait until the process is gone
-        // Taken once the server is gone: a request sent between reading the clock and the
-        // signal landing may still have been answered, so reading it first made the check
-        // below flaky.
+        // SIGKILL, mid-load, and wait until the process is gone. The kill's time is taken once
+        // it is: a request sent between reading the clock and the signal landing may still
+        // have been answered, so reading it first made the check below flaky.
+        drop(server);
         kill_times.push(clock.now());
         gate.0.lock().unwrap().open = false;
         server = start();
