@@ -64,18 +64,19 @@ impl<S: Shard> ShardedStore<S> {
         items: &[(K, V, Option<Duration>)],
     ) -> Result<BatchReceipt<'_, S>, StoreError> {
         let mut data_bytes = 0u64;
+        // Each item's shard and deadline, worked out once, before any section is taken.
+        let mut planned = Vec::with_capacity(items.len());
+        // Every shard the batch writes to, with how many versions it takes there.
+        let mut per_shard = BTreeMap::<usize, u64>::new();
         for (key, value, ttl) in items {
             let (key, value) = (key.as_ref(), value.as_ref());
             self.limits().check(key, value.len())?;
-            self.deadline_for(*ttl)?;
+            let shard = self.shard_of(key);
+            planned.push((shard, self.deadline_for(*ttl)?));
+            *per_shard.entry(shard).or_default() += 1;
             data_bytes = data_bytes.saturating_add((key.len() + value.len()) as u64);
         }
         self.check_memory(data_bytes, items.len() as u64)?;
-        // Every shard the batch writes to, with how many versions it takes there.
-        let mut per_shard = BTreeMap::<usize, u64>::new();
-        for (key, _, _) in items {
-            *per_shard.entry(self.shard_of(key.as_ref())).or_default() += 1;
-        }
         // Hold those shards' writer sections for the whole batch, in ascending order, and ask
         // the sinks once per shard, so they cannot refuse half-way through either.
         let mut sections = BTreeMap::new();
@@ -88,10 +89,8 @@ impl<S: Shard> ShardedStore<S> {
         let mut roles = Vec::with_capacity(items.len());
         // The last sequence number taken in each shard: acknowledging it covers the others.
         let mut last = BTreeMap::new();
-        for (key, value, ttl) in items {
-            let deadline = self.deadline_for(*ttl)?;
+        for ((key, value, _), &(shard, deadline)) in items.iter().zip(&planned) {
             let record = Record::new(key.as_ref(), value.as_ref());
-            let shard = self.shard_of(record.key());
             let seq = sections.get_mut(&shard).expect("locked above");
             let (change, role) =
                 self.write_in_section(seq, shard, record, deadline, Condition::Always)?;
