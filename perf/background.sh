@@ -235,16 +235,12 @@ run_binary() { # index
     log "$label: pid $pid on $url, data dir $data"
 
     # Preload.
-    local t0 t1 wpid keys=0
+    local t0 t1
     t0=$(date +%s%N)
     PERF_KEYS=$KEYS PERF_THREADS=2 PERF_BATCH=$PRELOAD_BATCH \
-        wrk -t2 -c8 -d120s --timeout "${WRK_TIMEOUT}s" -s "$OUT/gen/preload_mset.lua" "$url" >"$OUT/preload-$i.log" 2>&1 &
-    wpid=$!
-    PIDS+=("$wpid")
-    wrk_until_keys "$wpid" "$url" "$KEYS" 0.2
+        wrk_preload "$OUT/preload-$i.log" "$url" "$KEYS" 0.2 \
+        -t2 -c8 -d120s --timeout "${WRK_TIMEOUT}s" -s "$OUT/gen/preload_mset.lua"
     t1=$(date +%s%N)
-    keys=$(dash_keys "$url")
-    [ "$keys" -eq "$KEYS" ] || die "$label: the preload stored $keys keys, expected $KEYS (see $OUT/preload-$i.log)"
     local preload_s
     preload_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", (b - a) / 1e9 }')
     wait_settled "$url" "after the preload"

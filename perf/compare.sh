@@ -60,10 +60,7 @@ for i in "${!BINS[@]}"; do
     ADDRS+=("$SERVER_ADDR")
     SERVER_PIDS+=("$SERVER_PID")
     url="http://$SERVER_ADDR"
-    wrk -t2 -c64 -d120s -s "$OUT/gen/preload.lua" "$url" >"$OUT/preload-${NAMES[$i]}.txt" 2>&1 &
-    pid=$!
-    PIDS+=("$pid")
-    wrk_until_keys "$pid" "$url" "$KEYS"
+    wrk_preload "$OUT/preload-${NAMES[$i]}.txt" "$url" "$KEYS" 0.2 -t2 -c64 -d120s -s "$OUT/gen/preload.lua"
     log "${NAMES[$i]}: $(dash_keys "$url") keys preloaded at $url"
 done
 

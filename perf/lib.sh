@@ -29,6 +29,11 @@
 #   dash_keys URL                   the key count on URL's /dashboard
 #   wrk_until_keys PID URL KEYS [S] waits for a preloading wrk PID, stopping it with SIGINT (it
 #                                   still prints its summary) once /dashboard counts KEYS keys
+#   wrk_preload LOG URL KEYS S WRK_ARGS...
+#                                   runs `wrk WRK_ARGS URL` (output to LOG) until /dashboard
+#                                   counts KEYS keys, polling every S seconds; dies unless it
+#                                   then counts exactly KEYS. PERF_* variables set on the call
+#                                   reach the wrk script.
 
 PERF_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PERF_ROOT=$(cd "$PERF_DIR/.." && pwd)
@@ -172,6 +177,17 @@ cpu_ticks() { # utime + stime of a process, in clock ticks
 }
 status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 dash_keys() { curl -fsS --max-time 5 "$1/dashboard" | grep -o '"keys":[0-9]*' | head -1 | cut -d: -f2; }
+
+wrk_preload() { # log url keys poll-seconds wrk-args...
+    local logf=$1 url=$2 want=$3 every=$4 pid keys
+    shift 4
+    wrk "$@" "$url" >"$logf" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    wrk_until_keys "$pid" "$url" "$want" "$every"
+    keys=$(dash_keys "$url" || echo 0)
+    [ "${keys:-0}" -eq "$want" ] || die "the preload of $url stored ${keys:-0} keys, expected $want (see $logf)"
+}
 
 wrk_until_keys() { # pid url keys [poll seconds]
     local pid=$1 url=$2 want=$3 every=${4:-0.2} keys

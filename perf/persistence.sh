@@ -54,10 +54,8 @@ done
 echo
 echo "start-up with $KEYS keys (16-byte keys, 100-byte values, --fsync no while loading):"
 start "$WORK/load.log" --data-dir "$WORK/big" --fsync no --initial-capacity "$KEYS"
-PERF_KEYS=$KEYS PERF_THREADS=2 wrk -t2 -c64 -d600s -s "$PRELOAD" "http://$ADDR" >"$WORK/preload.log" 2>&1 &
-wrk_pid=$!
-PIDS+=("$wrk_pid")
-wrk_until_keys "$wrk_pid" "http://$ADDR" "$KEYS" 0.5
+PERF_KEYS=$KEYS PERF_THREADS=2 wrk_preload "$WORK/preload.log" "http://$ADDR" "$KEYS" 0.5 \
+    -t2 -c64 -d600s -s "$PRELOAD"
 stop
 du -sh "$WORK/big"
 start "$WORK/restart.log" --data-dir "$WORK/big" --initial-capacity "$KEYS"

@@ -177,20 +177,15 @@ done
 # ---------------------------------------------------------------- preload and memory
 MEM_ROWS=()
 preload() { # config
-    local c=$1 pid url empty_kb after_kb t0 t1 wrk_pid keys=0 logf
+    local c=$1 pid url empty_kb after_kb t0 t1 logf
     pid=$(eval echo "\$PID_$c")
     url=$(eval echo "\$URL_$c")
     logf="$OUT/logs/preload-$c.log"
     empty_kb=$(status_kb "$pid" VmRSS)
     t0=$(date +%s%N)
-    PERF_KEYS=$KEYS PERF_THREADS=$WRK_THREADS \
-        wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d120s -s "$OUT/gen/preload.lua" "$url" >"$logf" 2>&1 &
-    wrk_pid=$!
-    PIDS+=("$wrk_pid")
-    wrk_until_keys "$wrk_pid" "$url" "$KEYS" 0.2
+    PERF_KEYS=$KEYS PERF_THREADS=$WRK_THREADS wrk_preload "$logf" "$url" "$KEYS" 0.2 \
+        -t"$WRK_THREADS" -c"$WRK_CONNS" -d120s -s "$OUT/gen/preload.lua"
     t1=$(date +%s%N)
-    keys=$(dash_keys "$url")
-    [ "$keys" -eq "$KEYS" ] || die "preload of $c stored $keys keys, expected $KEYS (see $logf)"
     sleep 1
     after_kb=$(status_kb "$pid" VmRSS)
     local secs rate per_key

@@ -89,14 +89,7 @@ fn a_torn_last_record_is_dropped_at_every_cut_and_only_it_is_lost() {
     {
         let (store, log) = open(&dir, FsyncMode::Always);
         // Wait for the start-up snapshot so the records below all land in one log.
-        while log
-            .sink()
-            .snapshots
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 0
-        {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        common::wait_for_first_snapshot(&log);
         for i in 0..5 {
             set(&store, &format!("k{i}"), &format!("value-{i}"), None);
         }

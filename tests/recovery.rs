@@ -210,14 +210,7 @@ fn a_torn_last_record_whose_value_is_an_encoded_record_is_dropped_at_every_cut()
         let report = recover(&dir, &store).unwrap();
         let log = start_log(&store, &dir, report.next_gen);
         // Wait for the start-up snapshot so every record below lands in one log.
-        while log
-            .sink()
-            .snapshots
-            .load(std::sync::atomic::Ordering::Relaxed)
-            == 0
-        {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        common::wait_for_first_snapshot(&log);
         for (key, v) in [("k0", &b"zero"[..]), ("k1", b"one"), ("k2", &value)] {
             store
                 .set(

@@ -135,3 +135,16 @@ pub fn contents(
     all.sort();
     all
 }
+
+/// Waits until `log`'s start-up snapshot has landed, so every write after this call lands in
+/// one log file.
+pub fn wait_for_first_snapshot(log: &shardkv::persistence::LogThread) {
+    while log
+        .sink()
+        .snapshots
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 0
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
