@@ -37,13 +37,63 @@ pub enum FsyncArg {
     No,
 }
 
-/// shardkv: a sharded, TTL-aware in-memory key-value server over HTTP.
+/// Where the Redis protocol listener binds, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RespListen {
+    /// No RESP listener.
+    Off,
+    /// Listen on this address.
+    On(SocketAddr),
+}
+
+impl std::str::FromStr for RespListen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(RespListen::Off);
+        }
+        s.parse()
+            .map(RespListen::On)
+            .map_err(|e| format!("{e}: expected an address such as 127.0.0.1:6379, or `off`"))
+    }
+}
+
+/// shardkv: a sharded, TTL-aware in-memory key-value server over HTTP and the Redis protocol.
 #[derive(Debug, Clone, Parser)]
 #[command(version, about, long_about = None)]
 pub struct Config {
     /// Address to listen on (use 0.0.0.0:8080 to expose it beyond this machine).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// Address for the Redis protocol (RESP2/RESP3), or `off`.
+    #[arg(long, default_value = "127.0.0.1:6379")]
+    pub resp_listen: RespListen,
+
+    /// Numbered databases (Redis's SELECT); HTTP serves database 0.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub databases: u32,
+
+    /// Password that both front-ends require: Redis's AUTH, and `Authorization: Bearer
+    /// PASSWORD` over HTTP [default: none].
+    #[arg(long)]
+    pub requirepass: Option<String>,
+
+    /// Seconds a Redis-protocol client may stay idle before it is disconnected; 0 = never
+    /// (Redis's `timeout`).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
+    pub resp_timeout: u64,
+
+    /// Most Redis-protocol clients connected at once (Redis's `maxclients`); more are told
+    /// "ERR max number of clients reached" and closed.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_clients: u64,
+
+    /// Most reply bytes a Redis-protocol client may leave unread; past it the client is
+    /// disconnected (Redis's client-output-buffer-limit hard limit).
+    #[arg(long, default_value_t = 256 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..=1 << 40))]
+    pub resp_output_limit: u64,
 
     /// Number of shards, rounded up to a power of two [default: 4 × cores, next power of two].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]

@@ -38,6 +38,7 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         replicas: config.replicas as usize,
         max_memory: config.max_memory.unwrap_or_else(default_max_memory),
         timer_queue_capacity: config.queue_capacities().timer,
+        databases: config.databases as usize,
     };
     let store = Arc::new(ShardedStore::<S>::new(store_config, Clock::coarse()));
     let expiry = ExpiryThread::start(store.clone())?;

@@ -236,6 +236,7 @@ impl ApiError {
                 StoreError::LogUnavailable { .. } | StoreError::ShuttingDown => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
+                StoreError::UndeclaredKey => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::BodyTooLarge { .. }
             | ApiError::BatchTooLarge { .. }

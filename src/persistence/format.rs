@@ -7,6 +7,9 @@
 //! record  := len:u32 crc:u32 body[len]             (crc = CRC-32C of body)
 //! body    := kind:u8 shard:u32 seq:u64 key_len:u32 key [expires_unix_ms:u64 value_len:u32 value]
 //! ```
+//! In a set or a removal, `shard` packs two numbers: its low 16 bits are the shard in the file's
+//! numbering (which the header's `seqs` index), its high 16 bits the database the key lives in
+//! (0 in files written before there were several).
 //! All integers are little-endian. `kind` 1 is a set (its body has the expiry and value; an
 //! expiry of 0 means none), 2 a removal, 3 the start of an atomic group: the next `shard`
 //! records (its `seq` is 0, its key empty) are the writes of one multi-key call, which recovery
@@ -104,10 +107,17 @@ impl Header {
     }
 }
 
+/// The `shard` field of a set or removal: the database in the high 16 bits, the shard in the
+/// low 16 (the store has at most 2^16 shards in all).
+pub fn shard_field(db: u16, shard: u32) -> u32 {
+    (u32::from(db) << 16) | (shard & 0xffff)
+}
+
 /// A decoded record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskRecord {
-    /// The shard, in the file's numbering.
+    /// The shard field: the shard in the file's numbering and the database (see
+    /// [`shard_field`]).
     pub shard: u32,
     /// The write's sequence number (the entry's version).
     pub seq: u64,
@@ -115,6 +125,18 @@ pub struct DiskRecord {
     pub key: Vec<u8>,
     /// `Some((expires_unix_ms, value))` for a set (0 = no expiry), `None` for a removal.
     pub set: Option<(u64, Vec<u8>)>,
+}
+
+impl DiskRecord {
+    /// The shard in the file's numbering (see [`shard_field`]).
+    pub fn slot(&self) -> usize {
+        (self.shard & 0xffff) as usize
+    }
+
+    /// The database the key lives in (see [`shard_field`]).
+    pub fn db(&self) -> usize {
+        (self.shard >> 16) as usize
+    }
 }
 
 /// Appends one encoded record to `out`.

@@ -107,5 +107,17 @@ crate::not_under_loom! {
             /// The version this build reads.
             version: u32,
         },
+        /// A file holds keys of a database this server does not have.
+        #[error("{path}: holds keys of database {db}, but this server has {databases} databases; start it with --databases {needed} or more")]
+        TooFewDatabases {
+            /// The file.
+            path: PathBuf,
+            /// The database the file names.
+            db: usize,
+            /// The databases this server has.
+            databases: usize,
+            /// The databases needed.
+            needed: usize,
+        },
     }
 }

@@ -178,6 +178,14 @@ pub fn recover<S: Shard>(
             let (entry, next) = decode_entry(&c.bytes, at).expect("verified in pass 1");
             if let LogEntry::Write(record) = entry {
                 max_version = max_version.max(record.seq);
+                if record.db() >= store.databases() {
+                    return Err(PersistenceError::TooFewDatabases {
+                        path: c.path.clone(),
+                        db: record.db(),
+                        databases: store.databases(),
+                        needed: record.db() + 1,
+                    });
+                }
             }
             at = next;
         }
@@ -200,7 +208,7 @@ pub fn recover<S: Shard>(
             .map(|(_, seqs)| seqs);
         let apply = |record: &DiskRecord, report: &mut LoadReport| {
             if skip.is_some_and(|seqs| {
-                seqs.get(record.shard as usize)
+                seqs.get(record.slot())
                     .is_some_and(|&s| record.seq <= s)
             }) {
                 return;
@@ -217,7 +225,8 @@ pub fn recover<S: Shard>(
                     None
                 }
             };
-            store.restore(&record.key, set);
+            // Every record's database was checked in pass 1.
+            store.restore_in(record.db(), &record.key, set);
         };
         let mut at = c.start;
         while at < c.end {

@@ -27,7 +27,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::format::{encode_group_start, encode_record, log_path};
+use super::format::{encode_group_start, encode_record, log_path, shard_field};
 use super::lease::LeaseFile;
 use super::progress::Publisher;
 use super::sink::Logged;
@@ -316,13 +316,19 @@ impl<S: Shard> Writer<S> {
                 let expires = self.expires_ms(*deadline);
                 encode_record(
                     &mut self.buf,
-                    change.shard,
+                    shard_field(change.db, change.shard),
                     change.seq,
                     record.key(),
                     Some((expires, record.value())),
                 );
             }
-            Op::Remove { key } => encode_record(&mut self.buf, change.shard, change.seq, key, None),
+            Op::Remove { key } => encode_record(
+                &mut self.buf,
+                shard_field(change.db, change.shard),
+                change.seq,
+                key,
+                None,
+            ),
         }
         self.publisher.appended(change.shard as usize, change.seq);
     }

@@ -53,6 +53,10 @@ pub enum StoreError {
     /// The server is shutting down and takes no more writes.
     #[error("the server is shutting down and accepts no more writes; retry once it is back")]
     ShuttingDown,
+    /// A transaction wrote a key it had not declared (a defect in the protocol layer; nothing
+    /// was changed by that write).
+    #[error("internal error: a transaction wrote a key it had not declared; nothing was changed by that write")]
+    UndeclaredKey,
 }
 
 /// What a conditional write requires of the key's current state.

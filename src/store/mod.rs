@@ -45,7 +45,9 @@ mod record;
 mod rwlock;
 mod shard;
 mod slot;
+mod keyspace;
 mod timers;
+mod transaction;
 mod write;
 
 use foldhash::fast::RandomState;
@@ -64,7 +66,9 @@ pub use record::break_release_for_model;
 pub use record::Record;
 pub use rwlock::RwLockShard;
 pub use shard::Shard;
+pub use keyspace::{ScanCursor, ScanPage};
 pub use timers::{TimerOutcome, TimerRequest};
+pub use transaction::Transaction;
 
 use crate::clock::{Clock, Tick};
 use crate::counter::StripedCounter;
@@ -74,6 +78,14 @@ use slot::Slot;
 
 /// The most replica copies a shard may have (copies are tracked in a 64-bit mask).
 pub const MAX_REPLICAS: usize = 63;
+
+/// The most shards a store holds in all its databases together (the log numbers them in 16
+/// bits, beside the database).
+pub const MAX_TOTAL_SHARDS: usize = 1 << 16;
+
+/// The most databases a store holds (Redis's database numbers are `int`s; ours fit the log's
+/// 16-bit field).
+pub const MAX_DATABASES: usize = 1 << 12;
 
 /// An entry handed out of a shard: a live value found by [`ShardedStore::get`], or one entry
 /// of a shard's copy (snapshots and replica re-syncs; those may include expired entries).
@@ -146,6 +158,9 @@ pub struct StoreConfig {
     pub max_memory: u64,
     /// Copies of every shard besides its primary, kept for replicas (at most [`MAX_REPLICAS`]).
     pub replicas: usize,
+    /// Numbered keyspaces (Redis's `SELECT`), each with `shards` shards of its own; at least 1.
+    /// HTTP serves database 0.
+    pub databases: usize,
 }
 
 impl Default for StoreConfig {
@@ -158,6 +173,7 @@ impl Default for StoreConfig {
             timer_queue_capacity: 1 << 18,
             max_memory: u64::MAX,
             replicas: 0,
+            databases: 1,
         }
     }
 }
@@ -219,10 +235,17 @@ pub struct StoreStats {
     pub timer_queue_overflows: StripedCounter,
 }
 
-/// N shards of `S` behind one routing hash.
+/// N shards of `S` per database behind one routing hash.
+///
+/// Databases are laid out one after the other: database `d`'s shards are the slots
+/// `d × N .. (d + 1) × N`. A key's slot is its database's base plus its hash's shard, so
+/// database 0 (HTTP's) routes exactly as a single keyspace would, and everything that works
+/// per shard (the writer section, replicas, the log, expiry) works per database unchanged.
 pub struct ShardedStore<S: Shard> {
     slots: Box<[Slot<S>]>,
     mask: u64,
+    /// Shards per database (N).
+    per_db: usize,
     router: RandomState,
     clock: Clock,
     config: StoreConfig,
@@ -239,12 +262,19 @@ impl<S: Shard> ShardedStore<S> {
     pub fn new(config: StoreConfig, clock: Clock) -> Self {
         let shards = config.shards.max(1).next_power_of_two();
         let replicas = config.replicas.min(MAX_REPLICAS);
+        let databases = config
+            .databases
+            .clamp(1, MAX_DATABASES)
+            .min(MAX_TOTAL_SHARDS / shards)
+            .max(1);
         let per_shard = config.initial_capacity.div_ceil(shards);
-        let slots = (0..shards)
-            .map(|_| {
+        // Only database 0 is pre-sized: the others start empty and grow if used.
+        let slots = (0..shards * databases)
+            .map(|slot| {
+                let capacity = if slot < shards { per_shard } else { 0 };
                 Slot::new(
                     (0..=replicas)
-                        .map(|_| S::with_capacity(per_shard, RandomState::default()))
+                        .map(|_| S::with_capacity(capacity, RandomState::default()))
                         .collect(),
                 )
             })
@@ -252,6 +282,7 @@ impl<S: Shard> ShardedStore<S> {
         ShardedStore {
             slots,
             mask: shards as u64 - 1,
+            per_db: shards,
             router: RandomState::default(),
             clock,
             timers: BoundedQueue::new(config.timer_queue_capacity),
@@ -262,6 +293,7 @@ impl<S: Shard> ShardedStore<S> {
             config: StoreConfig {
                 shards,
                 replicas,
+                databases,
                 ..config
             },
             stats: StoreStats::default(),
@@ -276,10 +308,56 @@ impl<S: Shard> ShardedStore<S> {
         self.sinks.register(sink)
     }
 
-    /// The shard `key` lives in.
+    /// The shard `key` lives in, in database 0.
     #[inline]
     pub fn shard_of(&self, key: &[u8]) -> usize {
-        (self.router.hash_one(key) & self.mask) as usize
+        self.shard_in(0, key)
+    }
+
+    /// The shard `key` lives in, in database `db` (below [`ShardedStore::databases`]).
+    #[inline]
+    pub fn shard_in(&self, db: usize, key: &[u8]) -> usize {
+        debug_assert!(db < self.databases());
+        db * self.per_db + (self.router.hash_one(key) & self.mask) as usize
+    }
+
+    /// A second, independent spread of `key`'s hash (its high bits), for orders that must not
+    /// follow the shard choice (`SCAN`'s slices).
+    #[inline]
+    pub(crate) fn spread(&self, key: &[u8]) -> u64 {
+        self.router.hash_one(key).rotate_right(32)
+    }
+
+    /// The database shard `shard` belongs to.
+    #[inline]
+    pub fn db_of(&self, shard: usize) -> usize {
+        shard / self.per_db
+    }
+
+    /// How many databases the store holds.
+    #[inline]
+    pub fn databases(&self) -> usize {
+        self.config.databases
+    }
+
+    /// The shards of database `db`.
+    pub fn shards_of_db(&self, db: usize) -> std::ops::Range<usize> {
+        db * self.per_db..(db + 1) * self.per_db
+    }
+
+    /// Entries in database `db` (expired ones not yet removed by the wheel included, as
+    /// Redis's `DBSIZE` counts them).
+    pub fn db_len(&self, db: usize) -> usize {
+        self.shards_of_db(db)
+            .map(|s| self.slots[s].primary_map().len())
+            .sum()
+    }
+
+    /// Entries with a TTL in database `db`.
+    pub fn db_keys_with_ttl(&self, db: usize) -> u64 {
+        self.shards_of_db(db)
+            .map(|s| self.slots[s].write.keys_with_ttl.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// The store's clock.
@@ -313,7 +391,7 @@ impl<S: Shard> ShardedStore<S> {
 
     /// Refuses writes of `entries` new entries holding `data_bytes` of keys and values in all
     /// that would take the estimate past the memory limit.
-    fn check_memory(&self, data_bytes: u64, entries: u64) -> Result<(), StoreError> {
+    pub(crate) fn check_memory(&self, data_bytes: u64, entries: u64) -> Result<(), StoreError> {
         let limit = self.config.max_memory;
         if limit == u64::MAX {
             return Ok(());
@@ -328,10 +406,16 @@ impl<S: Shard> ShardedStore<S> {
         Ok(())
     }
 
-    /// Reads `key`. Never returns an entry whose deadline has been reached.
+    /// Reads `key` in database 0. Never returns an entry whose deadline has been reached.
     #[inline]
     pub fn get(&self, key: &[u8]) -> Lookup {
-        let slot = &self.slots[self.shard_of(key)];
+        self.get_in(0, key)
+    }
+
+    /// Reads `key` in database `db`. Never returns an entry whose deadline has been reached.
+    #[inline]
+    pub fn get_in(&self, db: usize, key: &[u8]) -> Lookup {
+        let slot = &self.slots[self.shard_in(db, key)];
         let now = self.clock.now();
         let lookup = slot.primary_map().read(key, |entry| match entry {
             None => Lookup::Miss,
@@ -369,7 +453,7 @@ impl<S: Shard> ShardedStore<S> {
         }
     }
 
-    /// Number of shards.
+    /// Number of shards, in all databases.
     pub fn shard_count(&self) -> usize {
         self.slots.len()
     }

@@ -36,13 +36,26 @@ impl<S: Shard> ShardedStore<S> {
         ttl: Option<Duration>,
         condition: Condition,
     ) -> Result<Receipt<'_, S>, StoreError> {
-        let value = value.as_ref();
-        self.limits().check(key, value.len())?;
         let deadline = self.deadline_for(ttl)?;
+        self.set_in(0, key, value.as_ref(), deadline, condition)
+    }
+
+    /// [`ShardedStore::set`] in database `db`, with an absolute deadline ([`NEVER`] for none).
+    /// The deadline should be in the future: a protocol that accepts one already reached (Redis's
+    /// `SET ... PXAT` in the past) turns it into a delete first.
+    pub fn set_in(
+        &self,
+        db: usize,
+        key: &[u8],
+        value: &[u8],
+        deadline: Tick,
+        condition: Condition,
+    ) -> Result<Receipt<'_, S>, StoreError> {
+        self.limits().check(key, value.len())?;
         self.check_memory((key.len() + value.len()) as u64, 1)?;
         // The one copy of the value: out of the request, into the store's own allocation.
         let record = Record::new(key, value);
-        let shard = self.shard_of(key);
+        let shard = self.shard_in(db, key);
         let mut seq = self.section(shard);
         self.admit(shard, Admission::Versions(*seq + 1))?;
         let (change, roles) =
@@ -63,6 +76,15 @@ impl<S: Shard> ShardedStore<S> {
         &self,
         items: &[(K, V, Option<Duration>)],
     ) -> Result<BatchReceipt<'_, S>, StoreError> {
+        self.set_many_in(0, items)
+    }
+
+    /// [`ShardedStore::set_many`] in database `db`.
+    pub fn set_many_in<K: AsRef<[u8]>, V: AsRef<[u8]>>(
+        &self,
+        db: usize,
+        items: &[(K, V, Option<Duration>)],
+    ) -> Result<BatchReceipt<'_, S>, StoreError> {
         let mut data_bytes = 0u64;
         // Each item's shard and deadline, worked out once, before any section is taken.
         let mut planned = Vec::with_capacity(items.len());
@@ -71,7 +93,7 @@ impl<S: Shard> ShardedStore<S> {
         for (key, value, ttl) in items {
             let (key, value) = (key.as_ref(), value.as_ref());
             self.limits().check(key, value.len())?;
-            let shard = self.shard_of(key);
+            let shard = self.shard_in(db, key);
             planned.push((shard, self.deadline_for(*ttl)?));
             *per_shard.entry(shard).or_default() += 1;
             data_bytes = data_bytes.saturating_add((key.len() + value.len()) as u64);
@@ -124,8 +146,18 @@ impl<S: Shard> ShardedStore<S> {
         key: &[u8],
         condition: Condition,
     ) -> Result<Option<Receipt<'_, S>>, StoreError> {
+        self.delete_if_in(0, key, condition)
+    }
+
+    /// [`ShardedStore::delete_if`] in database `db`.
+    pub fn delete_if_in(
+        &self,
+        db: usize,
+        key: &[u8],
+        condition: Condition,
+    ) -> Result<Option<Receipt<'_, S>>, StoreError> {
         self.limits().check_key(key)?;
-        let shard = self.shard_of(key);
+        let shard = self.shard_in(db, key);
         Ok(self
             .remove(shard, key, condition)?
             .map(|seq| Receipt::new(self, shard, seq)))
@@ -136,7 +168,16 @@ impl<S: Shard> ShardedStore<S> {
     /// stays loadable if the limits shrink) and takes a fresh version, above every version on
     /// disk once [`ShardedStore::raise_versions`] has run.
     pub fn restore(&self, key: &[u8], set: Option<(&[u8], Tick)>) {
-        let shard = self.shard_of(key);
+        self.restore_in(0, key, set);
+    }
+
+    /// [`ShardedStore::restore`] into database `db`; a database the store does not have (the
+    /// server was restarted with fewer) is refused, and `false` returned.
+    pub fn restore_in(&self, db: usize, key: &[u8], set: Option<(&[u8], Tick)>) -> bool {
+        if db >= self.databases() {
+            return false;
+        }
+        let shard = self.shard_in(db, key);
         match set {
             Some((value, deadline)) if deadline > self.clock().now() => {
                 let mut seq = self.section(shard);
@@ -156,6 +197,7 @@ impl<S: Shard> ShardedStore<S> {
                 let _ = self.remove(shard, key, Condition::Always);
             }
         }
+        true
     }
 
     /// Makes every shard's next version greater than `floor` (start-up, before restoring), so
@@ -192,7 +234,7 @@ impl<S: Shard> ShardedStore<S> {
     }
 
     /// The deadline of a write with `ttl` (none: [`NEVER`]).
-    fn deadline_for(&self, ttl: Option<Duration>) -> Result<Tick, StoreError> {
+    pub(crate) fn deadline_for(&self, ttl: Option<Duration>) -> Result<Tick, StoreError> {
         match ttl {
             None => Ok(NEVER),
             Some(ttl) if ttl.is_zero() => Err(StoreError::TtlNotPositive),
@@ -201,7 +243,7 @@ impl<S: Shard> ShardedStore<S> {
     }
 
     /// Asks every sink to admit a write to `shard` (inside its writer section).
-    fn admit(&self, shard: usize, admission: Admission) -> Result<(), StoreError> {
+    pub(crate) fn admit(&self, shard: usize, admission: Admission) -> Result<(), StoreError> {
         for sink in self.sinks.iter() {
             sink.admit(shard, admission)?;
         }
@@ -210,7 +252,7 @@ impl<S: Shard> ShardedStore<S> {
 
     /// A set inside `shard`'s writer section (`seq` is the section's sequence number), already
     /// admitted. Returns the change to publish and the shard's roles.
-    fn write_in_section(
+    pub(crate) fn write_in_section(
         &self,
         seq: &mut u64,
         shard: usize,
@@ -253,7 +295,7 @@ impl<S: Shard> ShardedStore<S> {
         let change = Change {
             shard: shard as u32,
             seq: version,
-            db: 0,
+            db: self.db_of(shard) as u16,
             op: Op::Set { record, deadline },
         };
         Ok((change, slot.roles()))
@@ -267,8 +309,29 @@ impl<S: Shard> ShardedStore<S> {
         key: &[u8],
         condition: Condition,
     ) -> Result<Option<u64>, StoreError> {
-        let slot = &self.slots[shard];
         let mut seq = self.section(shard);
+        let Some((removal, live)) = self.remove_in_section(&mut seq, shard, key, condition, true)?
+        else {
+            return Ok(None);
+        };
+        self.publish_removal(shard, removal, key);
+        drop(seq);
+        Ok(live.then_some(removal))
+    }
+
+    /// A delete inside `shard`'s writer section (`seq` is the section's sequence number),
+    /// asking the sinks to admit it when `admit` (a transaction admitted its shards up front).
+    /// Returns the removal's sequence number and whether the removed entry was live, or `None`
+    /// when nothing was there; the caller publishes the removal.
+    pub(crate) fn remove_in_section(
+        &self,
+        seq: &mut u64,
+        shard: usize,
+        key: &[u8],
+        condition: Condition,
+        admit: bool,
+    ) -> Result<Option<(u64, bool)>, StoreError> {
+        let slot = &self.slots[shard];
         let now = self.clock().now();
         // Stable while the section is held: only writers of this shard change it.
         let current = slot
@@ -283,16 +346,16 @@ impl<S: Shard> ShardedStore<S> {
                 current: Some(version),
             });
         }
-        self.admit(shard, Admission::Removal)?;
+        if admit {
+            self.admit(shard, Admission::Removal)?;
+        }
         let Some(old) = slot.primary_map().remove(key) else {
             return Ok(None);
         };
         *seq += 1;
-        let removal = *seq;
         slot.account(key.len(), Some(old), None);
-        self.publish_removal(shard, removal, key);
-        drop(seq);
-        Ok(live.then_some(removal))
+        slot.write.last_seq.store(*seq, Ordering::Release);
+        Ok(Some((*seq, live)))
     }
 
     /// Publishes a removal that took sequence number `seq` (inside the writer section).
@@ -302,18 +365,23 @@ impl<S: Shard> ShardedStore<S> {
         if self.sinks.is_empty() {
             return;
         }
-        let change = Change {
-            shard: shard as u32,
-            seq,
-            db: 0,
-            op: Op::Remove { key: key.into() },
-        };
+        let change = self.removal_change(shard, seq, key);
         let roles = slot.roles();
         self.publish(Published::one(&change, &roles));
     }
 
+    /// The change a removal publishes.
+    pub(crate) fn removal_change(&self, shard: usize, seq: u64, key: &[u8]) -> Change {
+        Change {
+            shard: shard as u32,
+            seq,
+            db: self.db_of(shard) as u16,
+            op: Op::Remove { key: key.into() },
+        }
+    }
+
     /// Hands changes to every sink (inside the writer sections of their shards).
-    fn publish(&self, published: Published<'_>) {
+    pub(crate) fn publish(&self, published: Published<'_>) {
         for sink in self.sinks.iter() {
             sink.publish(published);
         }

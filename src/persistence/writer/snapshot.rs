@@ -17,7 +17,9 @@ use std::thread::JoinHandle;
 use super::generation::{io_err, remove_older_generations, sync_dir};
 use super::{expires_ms, Writer};
 use crate::faults::{self, Point};
-use crate::persistence::format::{encode_record, snapshot_path, Header, SNAPSHOT_MAGIC};
+use crate::persistence::format::{
+    encode_record, shard_field, snapshot_path, Header, SNAPSHOT_MAGIC,
+};
 use crate::persistence::PersistenceError;
 use crate::store::{Shard, ShardedStore};
 use crate::sync::{lock, Ordering};
@@ -188,7 +190,7 @@ fn write_snapshot<S: Shard>(
             let expires = expires_ms(wall_origin_ms, e.deadline);
             encode_record(
                 &mut buf,
-                shard as u32,
+                shard_field(store.db_of(shard) as u16, shard as u32),
                 e.version,
                 e.record.key(),
                 Some((expires, e.record.value())),
