@@ -59,6 +59,13 @@ impl StripedCounter {
         self.add(1);
     }
 
+    /// Sets the counter back to zero (`CONFIG RESETSTAT`; increments racing with it may survive).
+    pub fn reset(&self) {
+        for stripe in self.stripes.iter() {
+            stripe.store(0, Ordering::Relaxed);
+        }
+    }
+
     /// The total so far (a sum of relaxed loads: exact once writers are quiet).
     pub fn get(&self) -> u64 {
         self.stripes

@@ -1,0 +1,193 @@
+//! From a parsed command to its reply, in Redis's order of checks (`processCommand`): the
+//! cross-protocol guard, lookup, arity, authentication, `MULTI` rules, the memory limit, then
+//! queueing inside `MULTI` or running the handler, timed and counted.
+//!
+//! Must never: run a command an earlier check refused, or leave an open `MULTI` usable after a
+//! refusal (it is flagged, and `EXEC` answers `EXECABORT`).
+
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use super::clients::unix_ms;
+use super::command::{self, flags, CommandSpec};
+use super::context::CommandContext;
+use super::error::{error_code, CommandError};
+use super::reply::Reply;
+use super::server::RespServer;
+use super::session::Session;
+use crate::store::{Acknowledgement, Shard, Transaction};
+
+/// What the connection does after a command.
+pub enum Outcome<'a, S: Shard> {
+    /// Go on with the next command.
+    Continue,
+    /// Await this acknowledgement, then go on (the reply is already in the buffer).
+    Wait(Acknowledgement<'a, S>),
+    /// Send what is buffered, then close (`QUIT`).
+    Close,
+    /// Close without a reply (an HTTP request sent to the RESP port).
+    Drop,
+}
+
+/// Runs one command from the wire; see the module doc.
+pub fn execute<'a, S: Shard>(
+    server: &'a RespServer<S>,
+    session: &mut Session,
+    out: &mut BytesMut,
+    args: &[Bytes],
+) -> Outcome<'a, S> {
+    server.stats.processed.incr();
+    let name = &args[0];
+    // A browser or proxy talking HTTP to this port: close at once, as Redis does.
+    if name.eq_ignore_ascii_case(b"host:") || name.eq_ignore_ascii_case(b"post") {
+        tracing::warn!("closing a client that sent an HTTP request to the RESP port");
+        return Outcome::Drop;
+    }
+    let spec = match check(server, session, args) {
+        Ok(spec) => spec,
+        Err((spec, error)) => {
+            if let Some(spec) = spec {
+                server.stats.commands[spec.id as usize].rejected.incr();
+            }
+            let error = match (spec.map(|s| s.id), session.multi.as_mut()) {
+                // A refused EXEC ends the transaction (`execCommandAbort`).
+                (Some(command::CommandId::Exec), Some(_)) => {
+                    session.multi = None;
+                    session.unwatch();
+                    CommandError::other(format!(
+                        "EXECABORT Transaction discarded because of: {error}"
+                    ))
+                }
+                (_, Some(multi)) => {
+                    multi.aborted = true;
+                    error
+                }
+                (_, None) => error,
+            };
+            write_error(server, session, out, &error);
+            return Outcome::Continue;
+        }
+    };
+    if session.multi.is_some() && !spec.has(flags::IMMEDIATE_IN_MULTI) {
+        if let Some(multi) = session.multi.as_mut() {
+            multi.commands.push(args.to_vec());
+        }
+        Reply::new(out, session.proto).simple("QUEUED");
+        return Outcome::Continue;
+    }
+    let mut ctx = CommandContext::new(server, session, out, None);
+    run(&mut ctx, spec, args);
+    if ctx.close {
+        return Outcome::Close;
+    }
+    match ctx.ack.take() {
+        Some(ack) => Outcome::Wait(ack),
+        None => Outcome::Continue,
+    }
+}
+
+/// Runs a command `EXEC` queued, inside its transaction.
+pub fn execute_queued<'a, S: Shard>(
+    server: &'a RespServer<S>,
+    session: &mut Session,
+    out: &mut BytesMut,
+    txn: &mut Transaction<'a, S>,
+    args: &[Bytes],
+) {
+    // Checked when queued; looked up again (the table is static, so it is found).
+    let Some(spec) = command::lookup(&args[0]) else {
+        return;
+    };
+    let mut ctx = CommandContext::new(server, session, out, Some(txn));
+    run(&mut ctx, spec, args);
+}
+
+/// The checks before a command runs or is queued; an error comes with the command, if known.
+fn check<S: Shard>(
+    server: &RespServer<S>,
+    session: &Session,
+    args: &[Bytes],
+) -> Result<&'static CommandSpec, (Option<&'static CommandSpec>, CommandError)> {
+    let Some(spec) = command::lookup(&args[0]) else {
+        return Err((None, unknown_command(args)));
+    };
+    if !spec.arity_fits(args.len()) {
+        return Err((Some(spec), CommandError::WrongArity(spec.name)));
+    }
+    if !session.authenticated && !spec.has(flags::NO_AUTH) {
+        return Err((Some(spec), CommandError::NoAuth));
+    }
+    if session.multi.is_some() && spec.has(flags::NO_MULTI) {
+        return Err((
+            Some(spec),
+            CommandError::other("ERR Command not allowed inside a transaction"),
+        ));
+    }
+    let store = server.store();
+    let max = store.max_memory();
+    let over = max != u64::MAX && store.memory_used() > max;
+    let queued = session.multi.is_some() && !spec.has(flags::IMMEDIATE_IN_MULTI);
+    if over && (spec.has(flags::DENYOOM) || queued) {
+        return Err((
+            Some(spec),
+            CommandError::Store(crate::store::StoreError::MemoryFull { used: 0, limit: max }),
+        ));
+    }
+    Ok(spec)
+}
+
+/// Runs the handler, timing and counting it, and writes its error if it fails.
+fn run<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, spec: &'static CommandSpec, args: &[Bytes]) {
+    let started = Instant::now();
+    let result = command::run(spec.id, ctx, args);
+    let counters = &ctx.server.stats.commands[spec.id as usize];
+    counters.calls.incr();
+    counters
+        .usec
+        .add(started.elapsed().as_micros() as u64);
+    ctx.session.info.touch(unix_ms(), spec.name);
+    if let Err(error) = result {
+        counters.failed.incr();
+        let text = error.to_string();
+        ctx.server.stats.error_reply(error_code(&text));
+        ctx.reply().error(&text);
+    }
+}
+
+fn write_error<S: Shard>(
+    server: &RespServer<S>,
+    session: &Session,
+    out: &mut BytesMut,
+    error: &CommandError,
+) {
+    let text = error.to_string();
+    server.stats.error_reply(error_code(&text));
+    Reply::new(out, session.proto).error(&text);
+}
+
+/// Redis's unknown-command text: the name (at most 128 bytes), then each argument quoted and
+/// followed by a space while the list is under 128 bytes, each cut to what is left of them.
+/// `%s` stops at a NUL byte.
+pub fn unknown_command(args: &[Bytes]) -> CommandError {
+    let c_str = |b: &[u8]| -> String {
+        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+        String::from_utf8_lossy(&b[..end]).into_owned()
+    };
+    let name = c_str(&args[0][..args[0].len().min(128)]);
+    let mut list = Vec::<u8>::new();
+    for arg in &args[1..] {
+        if list.len() >= 128 {
+            break;
+        }
+        let room = 128 - list.len();
+        let end = arg.iter().position(|&c| c == 0).unwrap_or(arg.len());
+        list.push(b'\'');
+        list.extend_from_slice(&arg[..end.min(room)]);
+        list.extend_from_slice(b"' ");
+    }
+    CommandError::other(format!(
+        "ERR unknown command '{name}', with args beginning with: {}",
+        String::from_utf8_lossy(&list)
+    ))
+}
