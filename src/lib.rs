@@ -16,6 +16,8 @@
 //! - [`persistence`]: a sink: the append-only log, snapshots, start-up recovery (`--data-dir`).
 //! - [`expiry`]: the timing wheel and the expiry thread (which also runs the store's upkeep).
 //! - [`clock`]: the coarse 1 ms clock every deadline is measured on.
+//! - `resp` (feature `server`): the Redis protocol's wire format: the request parser and the
+//!   RESP2/RESP3 reply encoder.
 //! - `server` and `config` (feature `server`): start-up, the CLI, and shutdown.
 //! - [`sync`]: std or loom primitives; the only module that names loom's cfg.
 //! - `worker`: the one background-thread type (expiry, apply and log threads).
@@ -35,6 +37,8 @@ pub mod faults;
 pub mod http;
 pub mod persistence;
 pub mod replication;
+#[cfg(feature = "server")]
+pub mod resp;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod store;
