@@ -169,6 +169,7 @@ impl BigNatural {
     }
 
     /// The value if it fits in 128 bits.
+    #[cfg(test)]
     pub(crate) fn to_u128(&self) -> Option<u128> {
         match self.limbs.as_slice() {
             [] => Some(0),
