@@ -21,6 +21,8 @@
 //! - `server` and `config` (feature `server`): start-up, the CLI, and shutdown.
 //! - [`sync`]: std or loom primitives; the only module that names loom's cfg.
 //! - `worker`: the one background-thread type (expiry, apply and log threads).
+//! - [`redis_value`]: pure Redis 7.0 string-command logic (integers, INCRBYFLOAT, glob,
+//!   ranges, bits, LCS, encodings) for the RESP front-end; no store, no I/O.
 //! - [`counter`]: striped statistics counters that do not bounce cache lines.
 //! - [`faults`]: faults injected on purpose (feature `testing` only; empty otherwise).
 //!
@@ -36,6 +38,7 @@ pub mod faults;
 #[cfg(feature = "server")]
 pub mod http;
 pub mod persistence;
+pub mod redis_value;
 pub mod replication;
 #[cfg(feature = "server")]
 pub mod resp;
