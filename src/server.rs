@@ -12,8 +12,11 @@ use crate::expiry::ExpiryThread;
 use crate::http::{self, AppState, HttpLimits};
 use crate::persistence::{lease, recovery, FsyncMode, LogThread, PersistenceError};
 use crate::replication::{ApplyThreads, Replicas};
+use crate::config::RespListen;
+use crate::resp::{self, RespServer, RespSettings};
 use crate::store::{
     default_shard_count, AckPolicy, LockFreeShard, RwLockShard, Shard, ShardedStore, StoreConfig,
+    MAX_TOTAL_SHARDS,
 };
 
 /// How long in-flight requests may take to finish after a shutdown signal.
@@ -28,6 +31,16 @@ pub fn run(config: Config) -> std::io::Result<()> {
 }
 
 fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
+    let shards = config
+        .shards
+        .map_or_else(default_shard_count, |n| n as usize)
+        .next_power_of_two();
+    if shards * config.databases as usize > MAX_TOTAL_SHARDS {
+        return Err(std::io::Error::other(format!(
+            "--shards {shards} × --databases {} is more than {MAX_TOTAL_SHARDS} shards in all; lower one of them",
+            config.databases
+        )));
+    }
     let store_config = StoreConfig {
         shards: config
             .shards
@@ -61,41 +74,93 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         ),
     };
     let limits = http_limits(&config);
+    let ack = match config.ack {
+        AckMode::All => AckPolicy::AllReplicas,
+        AckMode::Async => AckPolicy::Primary,
+    };
+    let log_sink = log.as_ref().map(|log| log.sink().clone());
     let state = Arc::new(AppState {
         store: store.clone(),
-        replicas,
-        log: log.as_ref().map(|log| log.sink().clone()),
+        replicas: replicas.clone(),
+        log: log_sink.clone(),
         expiry: expiry.stats().clone(),
         stats: Default::default(),
         limits,
         started: Instant::now(),
-        ack: match config.ack {
-            AckMode::All => AckPolicy::AllReplicas,
-            AckMode::Async => AckPolicy::Primary,
-        },
+        ack,
         admin_token: config.admin_token.clone(),
+        password: config.requirepass.clone(),
     });
+    // Registered before the listeners open: the watch registry is a sink of the change stream.
+    let resp_server = match config.resp_listen {
+        RespListen::Off => None,
+        RespListen::On(addr) => Some((
+            addr,
+            Arc::new(
+                RespServer::new(
+                    store.clone(),
+                    replicas,
+                    log_sink,
+                    expiry.stats().clone(),
+                    resp_settings(&config, ack, addr),
+                    config.max_clients as usize,
+                )
+                .map_err(std::io::Error::other)?,
+            ),
+        )),
+    };
 
     let runtime = build_runtime(&config)?;
     runtime.block_on(async {
         let listener = http::bind(config.listen)?;
         let local = listener.local_addr()?;
+        let resp_listener = match &resp_server {
+            Some((addr, server)) => {
+                let listener = resp::bind(*addr).map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot listen for the Redis protocol on {addr}: {e} (choose another address with --resp-listen ADDR, or turn it off with --resp-listen off)"),
+                    )
+                })?;
+                Some((listener, server.clone()))
+            }
+            None => None,
+        };
         tracing::info!(
             listen = %local,
             store = S::KIND,
-            shards = store.shard_count(),
+            shards = store.config().shards,
+            databases = store.databases(),
             replicas = config.replicas,
             ack = ?config.ack,
             data_dir = ?config.data_dir,
             fsync = ?config.fsync,
-            max_memory = store.config().max_memory,
+            max_memory = store.max_memory(),
             max_key_bytes = config.max_key_bytes,
             max_value_bytes = config.max_value_bytes,
             workers = config.workers.map_or_else(|| "cores".to_string(), |w| w.to_string()),
             "shardkv {} listening on http://{local}",
             env!("CARGO_PKG_VERSION"),
         );
-        http::serve(listener, state, shutdown_signal(), SHUTDOWN_GRACE).await;
+        if let Some((listener, _)) = &resp_listener {
+            tracing::info!("Redis protocol listening on redis://{}", listener.local_addr()?);
+        }
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let signal = async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        };
+        let when_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let http = http::serve(listener, state, when_stopped(stopped.clone()), SHUTDOWN_GRACE);
+        let redis = async {
+            if let Some((listener, server)) = resp_listener {
+                resp::serve(listener, server, when_stopped(stopped.clone()), SHUTDOWN_GRACE).await;
+            }
+        };
+        // The signal tells both front-ends, which then drain and return.
+        tokio::join!(signal, http, redis);
         tracing::info!("shut down");
         Ok::<_, std::io::Error>(())
     })?;
@@ -123,6 +188,29 @@ pub fn http_limits(config: &Config) -> HttpLimits {
         max_header_bytes: config.max_header_bytes as usize,
         write_timeout: Duration::from_secs(config.write_timeout_secs),
         max_batch_answer_bytes: config.max_batch_answer_bytes as usize,
+    }
+}
+
+/// The RESP front-end's settings `config` asks for.
+fn resp_settings(config: &Config, ack: AckPolicy, addr: std::net::SocketAddr) -> RespSettings {
+    RespSettings {
+        password: config.requirepass.clone(),
+        timeout_secs: config.resp_timeout.into(),
+        output_limit: config.resp_output_limit.into(),
+        max_arg_bytes: config.max_value_bytes as usize,
+        write_timeout: Duration::from_secs(config.write_timeout_secs),
+        ack,
+        fsync: match (config.data_dir.is_some(), config.fsync) {
+            (false, _) => "no",
+            (true, FsyncArg::Always) => "always",
+            (true, FsyncArg::Everysec) => "everysec",
+            (true, FsyncArg::No) => "no",
+        },
+        bind: addr.ip().to_string(),
+        dir: config
+            .data_dir
+            .as_ref()
+            .map_or_else(String::new, |d| d.display().to_string()),
     }
 }
 

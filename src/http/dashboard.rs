@@ -89,7 +89,7 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
         "memory": {
             "rssBytes": rss_bytes(),
             "dataBytesEstimate": store.memory_used(),
-            "maxMemory": store.config().max_memory,
+            "maxMemory": store.max_memory(),
         },
         "shards": shards,
         "ops": {

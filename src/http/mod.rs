@@ -92,6 +92,9 @@ pub struct AppState<S: Shard> {
     pub ack: AckPolicy,
     /// The token admin routes require, if set (otherwise they answer loopback clients only).
     pub admin_token: Option<String>,
+    /// The password every request must carry as `Authorization: Bearer PASSWORD`
+    /// (`--requirepass`, shared with the Redis protocol's `AUTH`), if set.
+    pub password: Option<String>,
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops accepting and waits up

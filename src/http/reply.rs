@@ -183,6 +183,9 @@ pub enum ApiError {
     /// The route is for loopback clients or holders of the admin token only.
     #[error("admin routes need a loopback client or the --admin-token")]
     Forbidden,
+    /// The server has a password (`--requirepass`) and the request did not carry it.
+    #[error("this server requires a password: send it as the header `Authorization: Bearer PASSWORD` (the same password Redis clients give to AUTH)")]
+    Unauthorized,
     /// The server's own work for the request failed (a background task panicked): not the
     /// client's mistake.
     #[error("internal error while {during}; the request may or may not have taken effect: check the server log, then read the state before retrying")]
@@ -246,6 +249,7 @@ impl ApiError {
             ApiError::NotFound | ApiError::NoRoute(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::AckTimeout { .. } | ApiError::NotDurable { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

@@ -53,6 +53,17 @@ async fn dispatch<S: Shard>(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> (OpKind, Result<Reply, ApiError>) {
+    if let Some(password) = &state.password {
+        let given = req
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .map_or(&b""[..], |v| v.as_bytes());
+        let expected = format!("Bearer {password}");
+        // Constant time in the bytes compared, as for the admin token.
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(given, expected.as_bytes())) {
+            return (OpKind::Other, Err(ApiError::Unauthorized));
+        }
+    }
     let method = req.method().clone();
     let path = req.uri().path();
     let query = req.uri().query().unwrap_or("").as_bytes();

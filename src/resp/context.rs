@@ -103,15 +103,12 @@ impl<'c, 'a, S: Shard> CommandContext<'c, 'a, S> {
     }
 
     /// [`CommandContext::write`] over `(database, key)` pairs and whole databases.
-    pub fn write_in<'k>(
+    pub fn write_in<'k, R>(
         &mut self,
         keys: impl IntoIterator<Item = (usize, &'k [u8])>,
         whole_dbs: impl IntoIterator<Item = usize>,
         f: impl FnOnce(&mut Transaction<'a, S>) -> Result<R, CommandError>,
-    ) -> Result<R, CommandError>
-    where
-        R: Sized,
-    {
+    ) -> Result<R, CommandError> {
         if let Some(txn) = self.txn.as_deref_mut() {
             return f(txn);
         }

@@ -253,6 +253,8 @@ pub struct ShardedStore<S: Shard> {
     timers: BoundedQueue<TimerRequest>,
     stats: StoreStats,
     sinks: Sinks,
+    /// The memory limit in force (`config.max_memory` at start, changed by `set_max_memory`).
+    max_memory: std::sync::atomic::AtomicU64,
     /// The loom models' broken variants of the timer protocol (off outside the loom build).
     broken: BrokenSwitch,
 }
@@ -298,6 +300,7 @@ impl<S: Shard> ShardedStore<S> {
             },
             stats: StoreStats::default(),
             sinks: Sinks::new(),
+            max_memory: std::sync::atomic::AtomicU64::new(config.max_memory),
             broken: BrokenSwitch::default(),
         }
     }
@@ -381,6 +384,18 @@ impl<S: Shard> ShardedStore<S> {
         S::KIND
     }
 
+    /// The memory limit in force (`u64::MAX`: none).
+    pub fn max_memory(&self) -> u64 {
+        self.max_memory.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Changes the memory limit (Redis's `CONFIG SET maxmemory`); writes already admitted are
+    /// not undone.
+    pub fn set_max_memory(&self, limit: u64) {
+        self.max_memory
+            .store(limit, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Estimated bytes the stored data takes, all copies counted.
     pub fn memory_used(&self) -> u64 {
         self.slots
@@ -392,7 +407,7 @@ impl<S: Shard> ShardedStore<S> {
     /// Refuses writes of `entries` new entries holding `data_bytes` of keys and values in all
     /// that would take the estimate past the memory limit.
     pub(crate) fn check_memory(&self, data_bytes: u64, entries: u64) -> Result<(), StoreError> {
-        let limit = self.config.max_memory;
+        let limit = self.max_memory();
         if limit == u64::MAX {
             return Ok(());
         }
