@@ -3,7 +3,7 @@
 //! proptests in `tests/parsers_arbitrary.rs` (stable, part of `cargo test`). Both pull this
 //! file in as a module with `#[path]`, so the two can never drift apart.
 //!
-//! Each entry point ([`duration`], [`query`], [`batch`], [`log`]) takes raw bytes exactly as a fuzzer
+//! Each entry point ([`duration`], [`query`], [`batch`], [`log`], [`resp_parse`]) takes raw bytes exactly as a fuzzer
 //! hands them over and panics (an `assert!`) when a property fails; a panic is what libFuzzer
 //! records as a crash and what proptest shrinks. Beyond "never panics", each checks what the
 //! parser promises: round trips, agreement with a small independent reference, error offsets
@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
+use bytes::BytesMut;
 use serde_json::{json, Value};
 use shardkv::clock::TICK;
 use shardkv::duration::{parse_go_duration, parse_ttl, DurationError, TtlError};
@@ -28,6 +29,7 @@ use shardkv::persistence::format::{
     decode_record, encode_record, log_path, parse_name, snapshot_path, Header, LOG_MAGIC,
     SNAPSHOT_MAGIC,
 };
+use shardkv::resp::parse::{ParseLimits, Parsed, ProtocolError, RequestParser, INLINE_MAX_BYTES};
 
 // ---------------------------------------------------------------------------------------------
 // Durations and TTLs
@@ -792,4 +794,135 @@ fn file_names(data: &[u8]) {
     for snapshot in [false, true] {
         assert_eq!(parse_name(&canonical(snapshot, gen)), Some((snapshot, gen)));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// RESP requests
+// ---------------------------------------------------------------------------------------------
+
+/// One result of parsing a request stream.
+#[derive(Debug, PartialEq, Eq)]
+enum RespOutcome {
+    Command(Vec<Vec<u8>>),
+    Oversized(usize, Vec<Vec<u8>>),
+    Error(ProtocolError),
+}
+
+/// Fuzz entry point. `data[0]` picks the argument limit (bit 7 set: 1 MiB; else 0..=63 bytes,
+/// so oversized arguments happen), `data[1]` bit 0 whether auth is required and the rest of it
+/// seeds the chunk sizes; the remaining bytes are what the client sends.
+///
+/// Properties: never panics; fed whole, in pseudo-random chunks or one byte at a time, the
+/// same commands and the same error come out; no argument handed out exceeds the limit and an
+/// oversized one is reported with its length; while waiting for bytes the parser holds no more
+/// than the client sent, at most one line (64 KB) or one argument's worth, and nothing of an
+/// argument it is dropping; an error's reply is one `-ERR Protocol error: ` line.
+pub fn resp_parse(data: &[u8]) {
+    let (control, input) = match data {
+        [a, b, rest @ ..] => ([*a, *b], rest),
+        _ => return,
+    };
+    let limits = ParseLimits {
+        max_arg_bytes: if control[0] & 0x80 != 0 {
+            1 << 20
+        } else {
+            usize::from(control[0] % 64)
+        },
+        auth_required: control[1] & 1 == 1,
+    };
+    let whole = resp_feed(input, &limits, &mut |_| usize::MAX);
+    let mut seed = u32::from(control[1] >> 1) | 1;
+    let chunked = resp_feed(input, &limits, &mut |_| {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        1 + (seed >> 16) as usize % 7
+    });
+    let byte_by_byte = resp_feed(input, &limits, &mut |_| 1);
+    // The 64 KB line limit counts what happens to be buffered, so only shorter streams are
+    // split-independent (as in Redis).
+    if input.len() <= INLINE_MAX_BYTES {
+        assert_eq!(whole, chunked, "whole vs chunked, {limits:?}");
+        assert_eq!(
+            whole, byte_by_byte,
+            "whole vs one byte at a time, {limits:?}"
+        );
+    }
+}
+
+/// Feeds `input` in chunks of `next_chunk` bytes, parsing after each until it is incomplete,
+/// checking the bounds on the way.
+fn resp_feed(
+    input: &[u8],
+    limits: &ParseLimits,
+    next_chunk: &mut dyn FnMut(usize) -> usize,
+) -> Vec<RespOutcome> {
+    let mut parser = RequestParser::new();
+    let mut buf = BytesMut::new();
+    let mut args = Vec::new();
+    let mut outcomes = Vec::new();
+    let mut fed = 0;
+    while fed < input.len() {
+        let chunk = next_chunk(fed).clamp(1, input.len() - fed);
+        buf.extend_from_slice(&input[fed..fed + chunk]);
+        fed += chunk;
+        loop {
+            let before = buf.len() + parser.pending_arg_bytes();
+            assert!(before <= fed, "holding {before} bytes of {fed} sent");
+            match parser.next(&mut buf, &mut args, limits) {
+                Ok(Parsed::Incomplete) => {
+                    let held = buf.len() + parser.pending_arg_bytes();
+                    assert!(held <= fed, "holding {held} bytes of {fed} sent");
+                    let line_or_arg = INLINE_MAX_BYTES.max(limits.max_arg_bytes + 2);
+                    assert!(
+                        buf.len() <= line_or_arg + chunk,
+                        "{} unparsed bytes after a {chunk} byte chunk",
+                        buf.len()
+                    );
+                    if parser.wants_bytes() > 0 {
+                        assert!(
+                            buf.len() <= limits.max_arg_bytes + 1,
+                            "{} bytes buffered for one bulk",
+                            buf.len()
+                        );
+                    }
+                    break;
+                }
+                Ok(Parsed::Command) => {
+                    assert!(!args.is_empty(), "a command without arguments");
+                    for arg in &args {
+                        assert!(
+                            arg.len() <= limits.max_arg_bytes,
+                            "{} byte argument",
+                            arg.len()
+                        );
+                    }
+                    outcomes.push(RespOutcome::Command(
+                        args.iter().map(|a| a.to_vec()).collect(),
+                    ));
+                }
+                Ok(Parsed::Oversized { len }) => {
+                    assert!(len > limits.max_arg_bytes, "{len} reported as oversized");
+                    assert!(!args.is_empty(), "a command without arguments");
+                    assert!(args.iter().all(|a| a.len() <= limits.max_arg_bytes));
+                    outcomes.push(RespOutcome::Oversized(
+                        len,
+                        args.iter().map(|a| a.to_vec()).collect(),
+                    ));
+                }
+                Err(e) => {
+                    let reply = e.reply_bytes();
+                    assert!(reply.starts_with(b"-ERR Protocol error: "), "{reply:?}");
+                    assert!(reply.ends_with(b"\r\n"), "{reply:?}");
+                    assert!(
+                        !reply[..reply.len() - 2]
+                            .iter()
+                            .any(|&b| b == b'\r' || b == b'\n'),
+                        "{reply:?}"
+                    );
+                    outcomes.push(RespOutcome::Error(e));
+                    return outcomes;
+                }
+            }
+        }
+    }
+    outcomes
 }

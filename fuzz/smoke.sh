@@ -10,7 +10,7 @@
 #
 # Knobs (environment):
 #   FUZZ_SECONDS=10       fuzzing time per target, after the seeds are replayed
-#   FUZZ_TARGETS="..."    which targets (default: all of duration query batch log)
+#   FUZZ_TARGETS="..."    which targets (default: all of duration query batch log resp_parse)
 #   FUZZ_SANITIZER=address  cargo-fuzz's -s: address (default), none, memory, thread, ...
 #   PROPTEST_CASES=4096   cases per proptest in the fallback
 #
@@ -25,7 +25,7 @@ start=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - start ))s"; }
 
 seconds="${FUZZ_SECONDS:-10}"
-read -r -a targets <<< "${FUZZ_TARGETS:-duration query batch log}"
+read -r -a targets <<< "${FUZZ_TARGETS:-duration query batch log resp_parse}"
 sanitizer="${FUZZ_SANITIZER:-address}"
 
 if ! cargo +nightly --version >/dev/null 2>&1; then

@@ -254,7 +254,76 @@ const LOG_PIECES: &[&[u8]] = &[
     b"0000000000000007",
 ];
 
+const RESP_PIECES: &[&[u8]] = &[
+    b"*",
+    b"$",
+    b"\r\n",
+    b"\r",
+    b"\n",
+    b"*1\r\n",
+    b"*2\r\n",
+    b"*3\r\n",
+    b"*0\r\n",
+    b"*-1\r\n",
+    b"*11\r\n",
+    b"$0\r\n",
+    b"$1\r\n",
+    b"$3\r\n",
+    b"$4\r\n",
+    b"$40\r\n",
+    b"$-1\r\n",
+    b"$16385\r\n",
+    b"$536870913\r\n",
+    b"PING",
+    b"SET",
+    b"k",
+    b"0123456789",
+    b" ",
+    b"\t",
+    b"\x0b",
+    b"\"",
+    b"'",
+    b"\\",
+    b"\\x41",
+    b"\\'",
+    b"\x00",
+];
+
+/// Well-formed multibulk commands (arguments of any bytes, some longer than a small limit)
+/// with grammar fragments between them, after the two control bytes `properties::resp_parse`
+/// reads.
+fn shaped_resp() -> impl Strategy<Value = Vec<u8>> {
+    let command =
+        prop::collection::vec(prop::collection::vec(any::<u8>(), 0..80), 1..5).prop_map(|args| {
+            let mut out = format!("*{}\r\n", args.len()).into_bytes();
+            for a in &args {
+                out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+                out.extend_from_slice(a);
+                out.extend_from_slice(b"\r\n");
+            }
+            out
+        });
+    let piece = prop_oneof![3 => command, 1 => fragments(RESP_PIECES, 4)];
+    (any::<[u8; 2]>(), prop::collection::vec(piece, 0..6))
+        .prop_map(|(control, pieces)| [control.to_vec(), pieces.concat()].concat())
+}
+
 proptest! {
+    #[test]
+    fn resp_parse_arbitrary_bytes(data in bytes()) {
+        properties::resp_parse(&data);
+    }
+
+    #[test]
+    fn resp_parse_fragments(data in fragments(RESP_PIECES, 24)) {
+        properties::resp_parse(&data);
+    }
+
+    #[test]
+    fn resp_parse_shaped(data in shaped_resp()) {
+        properties::resp_parse(&data);
+    }
+
     #[test]
     fn duration_arbitrary_bytes(data in bytes()) {
         properties::duration(&data);
@@ -313,11 +382,12 @@ type Check = fn(&[u8]);
 #[test]
 fn fuzz_seeds() {
     let seeds = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
-    let targets: [(&str, Check); 4] = [
+    let targets: [(&str, Check); 5] = [
         ("duration", properties::duration),
         ("query", properties::query),
         ("batch", properties::batch),
         ("log", properties::log),
+        ("resp_parse", properties::resp_parse),
     ];
     for (target, check) in targets {
         let dir = seeds.join(target);
