@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod resp;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -11,14 +13,17 @@ use std::time::{Duration, Instant};
 /// A running server process, killed when dropped.
 pub struct Server {
     child: Child,
-    /// Where it listens.
+    /// Where it listens for HTTP.
     pub addr: SocketAddr,
+    /// Where it listens for RESP, once its log has said so.
+    resp_addr: std::sync::Arc<std::sync::Mutex<Option<SocketAddr>>>,
     /// Its standard error so far is collected here by a thread.
     log: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Server {
-    /// Starts `shardkv --listen 127.0.0.1:0 <args>` and waits for its "listening" line.
+    /// Starts `shardkv --listen 127.0.0.1:0 --resp-listen 127.0.0.1:0 <args>` and waits for its
+    /// "listening on http://" line; the "listening on redis://" line is read by `resp_addr`.
     pub fn start(args: &[&str]) -> Server {
         // The fault layer's knobs exist only in a build with the `testing` feature: say so
         // rather than let the binary refuse an unknown flag, and never skip the test.
@@ -27,7 +32,14 @@ impl Server {
             "this test injects faults: run it with --features testing (bash scripts/test-all.sh does)"
         );
         let mut child = Command::new(env!("CARGO_BIN_EXE_shardkv"))
-            .args(["--listen", "127.0.0.1:0", "--log", "info"])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--resp-listen",
+                "127.0.0.1:0",
+                "--log",
+                "info",
+            ])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -37,11 +49,19 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let sink = log.clone();
+        let resp_addr = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let resp_sink = resp_addr.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let addr = rest.split_whitespace().next().unwrap_or("").to_string();
                     let _ = tx.send(addr);
+                }
+                if let Some(rest) = line.split("listening on redis://").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or("");
+                    if let Ok(addr) = addr.parse::<SocketAddr>() {
+                        *resp_sink.lock().unwrap() = Some(addr);
+                    }
                 }
                 let mut log = sink.lock().unwrap();
                 log.push_str(&line);
@@ -50,10 +70,42 @@ impl Server {
         });
         let addr = rx
             .recv_timeout(Duration::from_secs(20))
-            .expect("server did not report its address")
+            .unwrap_or_else(|_| {
+                panic!(
+                    "server did not report its address; its log:\n{}",
+                    log.lock().unwrap()
+                )
+            })
             .parse()
             .expect("address");
-        Server { child, addr, log }
+        Server {
+            child,
+            addr,
+            resp_addr,
+            log,
+        }
+    }
+
+    /// Where it listens for RESP (its "listening on redis://ADDR" line). Waits a few seconds
+    /// for that line, then panics with the log so far.
+    pub fn resp_addr(&self) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(addr) = *self.resp_addr.lock().unwrap() {
+                return addr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "shardkv never logged \"listening on redis://\"; its log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The process id (to read its memory from /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `http://addr` + `path`.
