@@ -230,6 +230,79 @@ command_table! {
     Function => "function", -2, [NOSCRIPT], (0, 0, 0), cmd::introspection::function;
 }
 
+/// The subcommands of a container command, with their arities (Redis 7.0's, for the ones
+/// implemented here; `CLIENT SETINFO` is 7.2's). Checked before a command runs or is queued.
+pub fn subcommands(id: CommandId) -> Option<&'static [(&'static str, i32)]> {
+    Some(match id {
+        CommandId::Client => &[
+            ("id", 2),
+            ("info", 2),
+            ("getname", 2),
+            ("setname", 3),
+            ("list", -2),
+            ("setinfo", 4),
+            ("help", 2),
+        ],
+        CommandId::Config => &[
+            ("get", -3),
+            ("set", -4),
+            ("resetstat", 2),
+            ("rewrite", 2),
+            ("help", 2),
+        ],
+        CommandId::Command => &[
+            ("count", 2),
+            ("info", -2),
+            ("docs", -2),
+            ("list", -2),
+            ("getkeys", -4),
+            ("help", 2),
+        ],
+        CommandId::Object => &[
+            ("encoding", 3),
+            ("refcount", 3),
+            ("idletime", 3),
+            ("freq", 3),
+            ("help", 2),
+        ],
+        CommandId::Memory => &[("usage", -3), ("help", 2)],
+        CommandId::Function => &[("flush", -2), ("list", -2), ("help", 2)],
+        _ => return None,
+    })
+}
+
+/// Checks a container command's subcommand: Redis's "unknown subcommand" or arity error.
+pub fn check_subcommand(
+    spec: &CommandSpec,
+    args: &[bytes::Bytes],
+) -> Result<(), CommandError> {
+    let (Some(subs), Some(sub)) = (subcommands(spec.id), args.get(1)) else {
+        return Ok(());
+    };
+    let Some((name, arity)) = subs.iter().find(|(n, _)| sub.eq_ignore_ascii_case(n.as_bytes()))
+    else {
+        return Err(CommandError::echo(
+            "ERR unknown subcommand '",
+            sub,
+            128,
+            &format!("'. Try {} HELP.", spec.name.to_uppercase()),
+        ));
+    };
+    let fits = if *arity >= 0 {
+        args.len() == *arity as usize
+    } else {
+        args.len() >= arity.unsigned_abs() as usize
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(CommandError::other(format!(
+            "ERR wrong number of arguments for '{}|{name}' command",
+            spec.name
+        )))
+    }
+}
+
 static BY_NAME: LazyLock<HashMap<&'static str, &'static CommandSpec>> =
     LazyLock::new(|| COMMANDS.iter().map(|c| (c.name, c)).collect());
 

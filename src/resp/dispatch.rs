@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use super::clients::unix_ms;
 use super::command::{self, flags, CommandSpec};
 use super::context::CommandContext;
-use super::error::{error_code, CommandError};
+use super::error::{c_string, error_code, CommandError};
 use super::reply::Reply;
 use super::server::RespServer;
 use super::session::Session;
@@ -55,9 +55,9 @@ pub fn execute<'a, S: Shard>(
                 (Some(command::CommandId::Exec), Some(_)) => {
                     session.multi = None;
                     session.unwatch();
-                    CommandError::other(format!(
-                        "EXECABORT Transaction discarded because of: {error}"
-                    ))
+                    let mut text = b"EXECABORT Transaction discarded because of: ".to_vec();
+                    text.extend_from_slice(&error.text());
+                    CommandError::Echo(text)
                 }
                 (_, Some(multi)) => {
                     multi.aborted = true;
@@ -115,6 +115,7 @@ fn check<S: Shard>(
     if !spec.arity_fits(args.len()) {
         return Err((Some(spec), CommandError::WrongArity(spec.name)));
     }
+    command::check_subcommand(spec, args).map_err(|e| (Some(spec), e))?;
     if !session.authenticated && !spec.has(flags::NO_AUTH) {
         return Err((Some(spec), CommandError::NoAuth));
     }
@@ -149,9 +150,9 @@ fn run<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, spec: &'static CommandSpec
     ctx.session.info.touch(unix_ms(), spec.name);
     if let Err(error) = result {
         counters.failed.incr();
-        let text = error.to_string();
-        ctx.server.stats.error_reply(error_code(&text));
-        ctx.reply().error(&text);
+        let text = error.text();
+        ctx.server.stats.error_reply(&error_code(&text));
+        ctx.reply().error_bytes(&text);
     }
 }
 
@@ -161,33 +162,28 @@ fn write_error<S: Shard>(
     out: &mut BytesMut,
     error: &CommandError,
 ) {
-    let text = error.to_string();
-    server.stats.error_reply(error_code(&text));
-    Reply::new(out, session.proto).error(&text);
+    let text = error.text();
+    server.stats.error_reply(&error_code(&text));
+    Reply::new(out, session.proto).error_bytes(&text);
 }
 
 /// Redis's unknown-command text: the name (at most 128 bytes), then each argument quoted and
 /// followed by a space while the list is under 128 bytes, each cut to what is left of them.
 /// `%s` stops at a NUL byte.
 pub fn unknown_command(args: &[Bytes]) -> CommandError {
-    let c_str = |b: &[u8]| -> String {
-        let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-        String::from_utf8_lossy(&b[..end]).into_owned()
-    };
-    let name = c_str(&args[0][..args[0].len().min(128)]);
+    let mut text = b"ERR unknown command '".to_vec();
+    text.extend_from_slice(c_string(&args[0], 128));
+    text.extend_from_slice(b"', with args beginning with: ");
     let mut list = Vec::<u8>::new();
     for arg in &args[1..] {
         if list.len() >= 128 {
             break;
         }
         let room = 128 - list.len();
-        let end = arg.iter().position(|&c| c == 0).unwrap_or(arg.len());
         list.push(b'\'');
-        list.extend_from_slice(&arg[..end.min(room)]);
+        list.extend_from_slice(c_string(arg, room));
         list.extend_from_slice(b"' ");
     }
-    CommandError::other(format!(
-        "ERR unknown command '{name}', with args beginning with: {}",
-        String::from_utf8_lossy(&list)
-    ))
+    text.extend_from_slice(&list);
+    CommandError::Echo(text)
 }

@@ -56,6 +56,9 @@ pub enum CommandError {
     /// Any other text, already in Redis's words.
     #[error("{0}")]
     Other(Cow<'static, str>),
+    /// A text that echoes a client's bytes, exactly (they need not be UTF-8).
+    #[error("{}", String::from_utf8_lossy(.0))]
+    Echo(Vec<u8>),
 }
 
 impl CommandError {
@@ -63,6 +66,30 @@ impl CommandError {
     pub fn other(text: impl Into<Cow<'static, str>>) -> CommandError {
         CommandError::Other(text.into())
     }
+
+    /// `prefix`, a client's argument as Redis's `%.<limit>s` prints it (cut at `limit` bytes
+    /// and at a NUL byte), then `suffix`.
+    pub fn echo(prefix: &str, arg: &[u8], limit: usize, suffix: &str) -> CommandError {
+        let mut text = prefix.as_bytes().to_vec();
+        text.extend_from_slice(c_string(arg, limit));
+        text.extend_from_slice(suffix.as_bytes());
+        CommandError::Echo(text)
+    }
+
+    /// The reply text, byte for byte.
+    pub fn text(&self) -> Cow<'_, [u8]> {
+        match self {
+            CommandError::Echo(bytes) => Cow::Borrowed(bytes),
+            other => Cow::Owned(other.to_string().into_bytes()),
+        }
+    }
+}
+
+/// `arg` as C's `%.<limit>s` prints it: at most `limit` bytes, stopping at a NUL.
+pub fn c_string(arg: &[u8], limit: usize) -> &[u8] {
+    let arg = &arg[..arg.len().min(limit)];
+    let end = arg.iter().position(|&c| c == 0).unwrap_or(arg.len());
+    &arg[..end]
 }
 
 /// How Redis words a store refusal, or ours where Redis has no such limit.
@@ -83,6 +110,7 @@ fn store_text(e: &StoreError) -> String {
 
 /// The error code of a reply text: its first word (`ERR`, `OOM`, `WRONGPASS` ...), for INFO
 /// errorstats.
-pub fn error_code(text: &str) -> &str {
-    text.split(' ').next().unwrap_or("ERR")
+pub fn error_code(text: &[u8]) -> String {
+    let end = text.iter().position(|&c| c == b' ').unwrap_or(text.len());
+    String::from_utf8_lossy(&text[..end]).into_owned()
 }

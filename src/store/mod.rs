@@ -447,6 +447,18 @@ impl<S: Shard> ShardedStore<S> {
         lookup
     }
 
+    /// The estimated bytes `key` in `db` takes (key, value and [`ENTRY_OVERHEAD`]), whether
+    /// or not it has expired (Redis's `MEMORY USAGE` looks at the table, not at the TTL).
+    pub fn entry_bytes_in(&self, db: usize, key: &[u8]) -> Option<usize> {
+        self.slots[self.shard_in(db, key)]
+            .primary_map()
+            .read(key, |entry| {
+                entry.map(|(record, _)| {
+                    record.key().len() + record.value_len() + ENTRY_OVERHEAD as usize
+                })
+            })
+    }
+
     /// Reads every key of a batch, after checking them all against the key limit (one bad
     /// key refuses the batch). The answers come in the keys' order.
     pub fn get_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Lookup>, StoreError> {

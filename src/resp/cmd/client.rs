@@ -52,10 +52,12 @@ pub fn client<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
                     .iter()
                     .any(|k| is(kind, k))
                 {
-                    return Err(CommandError::other(format!(
-                        "ERR Unknown client type '{}'",
-                        String::from_utf8_lossy(kind)
-                    )));
+                    return Err(CommandError::echo(
+                        "ERR Unknown client type '",
+                        kind,
+                        usize::MAX,
+                        "'",
+                    ));
                 }
                 if !is(kind, "normal") {
                     ids = Some(Vec::new());

@@ -141,9 +141,12 @@ pub fn config<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
             let shown = String::from_utf8_lossy(&pair[0]).into_owned();
             let name = shown.to_ascii_lowercase();
             if !NAMES.contains(&name.as_str()) {
-                return Err(CommandError::other(format!(
-                    "ERR Unknown option or number of arguments for CONFIG SET - '{shown}'"
-                )));
+                return Err(CommandError::echo(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '",
+                    &pair[0],
+                    usize::MAX,
+                    "'",
+                ));
             }
             if changes.iter().any(|(n, _): &(String, u64)| *n == name) {
                 return Err(failed(&shown, "duplicate parameter"));

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
-use super::{integer, is};
+use super::{int32, integer, is};
 use crate::resp::context::CommandContext;
 use crate::resp::error::CommandError;
 use crate::resp::reply::Protocol;
@@ -102,10 +102,12 @@ pub fn hello<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> R
                 .set_name((!name.is_empty()).then(|| name.clone()));
             i += 2;
         } else {
-            return Err(CommandError::other(format!(
-                "ERR Syntax error in HELLO option '{}'",
-                String::from_utf8_lossy(&args[i])
-            )));
+            return Err(CommandError::echo(
+                "ERR Syntax error in HELLO option '",
+                &args[i],
+                usize::MAX,
+                "'",
+            ));
         }
     }
     if !ctx.session.authenticated {
@@ -162,12 +164,7 @@ pub fn time<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> R
 
 /// `SELECT index`.
 pub fn select<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
-    let n = integer(&args[1])?;
-    let n = i32::try_from(n).map_err(|_| {
-        CommandError::other(
-            "ERR value is out of range, value must between -2147483648 and 2147483647",
-        )
-    })?;
+    let n = int32(&args[1])?;
     let db = usize::try_from(n)
         .ok()
         .filter(|&db| db < ctx.store().databases())

@@ -66,10 +66,7 @@ fn expire_generic<S: Shard>(
         } else if is(arg, "lt") {
             flags.lt = true;
         } else {
-            return Err(CommandError::other(format!(
-                "ERR Unsupported option {}",
-                String::from_utf8_lossy(arg)
-            )));
+            return Err(CommandError::echo("ERR Unsupported option ", arg, usize::MAX, ""));
         }
     }
     if flags.nx && (flags.xx || flags.gt || flags.lt) {

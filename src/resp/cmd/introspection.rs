@@ -14,7 +14,7 @@ use crate::resp::command::{flags, lookup, CommandSpec, COMMANDS};
 use crate::resp::context::CommandContext;
 use crate::resp::error::CommandError;
 use crate::resp::reply::Reply;
-use crate::store::{Shard, ENTRY_OVERHEAD};
+use crate::store::Shard;
 
 fn unknown_subcommand(container: &str, sub: &[u8]) -> CommandError {
     CommandError::other(format!(
@@ -219,11 +219,8 @@ pub fn memory<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
             }
             _ => return Err(CommandError::Syntax),
         }
-        match ctx.get(&args[2]) {
-            Some(found) => {
-                let bytes = found.record.key().len() + found.value().len() + ENTRY_OVERHEAD as usize;
-                ctx.reply().int(bytes as i64);
-            }
+        match ctx.store().entry_bytes_in(ctx.db(), &args[2]) {
+            Some(bytes) => ctx.reply().int(bytes as i64),
             None => ctx.reply().null(),
         }
         Ok(())

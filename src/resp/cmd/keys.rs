@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{integer, is};
+use super::{int32, is};
 use crate::resp::context::CommandContext;
 use crate::resp::error::CommandError;
 use crate::store::Shard;
@@ -89,8 +89,7 @@ fn rename_generic<S: Shard>(
 
 /// A database number argument (`getIntFromObjectOrReply` then `selectDb`).
 pub fn db_index<S: Shard>(ctx: &CommandContext<'_, '_, S>, arg: &[u8]) -> Result<usize, CommandError> {
-    let n = integer(arg)?;
-    let n = i32::try_from(n).map_err(|_| CommandError::other("ERR value is out of range"))?;
+    let n = int32(arg)?;
     usize::try_from(n)
         .ok()
         .filter(|&db| db < ctx.store().databases())
@@ -136,8 +135,7 @@ pub fn copy<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Re
 
 /// `MOVE key db`.
 pub fn move_key<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
-    let n = integer(&args[2])?;
-    let n = i32::try_from(n).map_err(|_| CommandError::other("ERR value is out of range"))?;
+    let n = int32(&args[2])?;
     let target = usize::try_from(n)
         .ok()
         .filter(|&db| db < ctx.store().databases())

@@ -37,6 +37,16 @@ pub fn integer(arg: &[u8]) -> Result<i64, CommandError> {
     crate::redis_value::integer::string2ll(arg).ok_or(CommandError::NotInteger)
 }
 
+/// Parses an `int` argument (Redis's `getIntFromObjectOrReply`).
+pub fn int32(arg: &[u8]) -> Result<i32, CommandError> {
+    let n = integer(arg)?;
+    i32::try_from(n).map_err(|_| {
+        CommandError::other(
+            "ERR value is out of range, value must between -2147483648 and 2147483647",
+        )
+    })
+}
+
 /// Where an absolute unix time in milliseconds falls on the store's clock: `None` when it has
 /// already passed (Redis then deletes the key instead of setting it).
 pub fn tick_at_unix_ms(now_tick: Tick, unix_ms_at: i64) -> Option<Tick> {
