@@ -51,27 +51,35 @@ impl Drop for Redis {
 }
 
 impl Redis {
+    /// Starts a private `redis-server`. Other processes on this machine may start servers on
+    /// loopback ports too, so a port that turns out to be taken (our child exits, or the server
+    /// that answers is not our child) is given up and another one tried.
     fn start() -> Redis {
+        for _attempt in 0..10 {
+            if let Some(redis) = Redis::try_start() {
+                return redis;
+            }
+        }
+        panic!("could not start a private redis-server after 10 attempts");
+    }
+
+    fn try_start() -> Option<Redis> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "no", "--daemonize", "no"])
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is required for these tests: apt-get install redis-server");
         let deadline = Instant::now() + Duration::from_secs(10);
         let stream = loop {
+            if child.try_wait().ok().flatten().is_some() {
+                return None; // Exited: most likely the port was taken.
+            }
             match TcpStream::connect(("127.0.0.1", port)) {
                 Ok(stream) => break stream,
                 Err(_) if Instant::now() < deadline => {
@@ -80,7 +88,11 @@ impl Redis {
                 Err(error) => panic!("redis-server did not start on port {port}: {error}"),
             }
         };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("read timeout");
         let writer = stream.try_clone().expect("clone stream");
+        let pid = child.id();
         let mut redis = Redis {
             child,
             reader: BufReader::new(stream),
@@ -93,11 +105,14 @@ impl Redis {
             panic!("INFO failed: {version:?}");
         };
         let info = String::from_utf8_lossy(&info).to_string();
+        if !info.contains(&format!("process_id:{pid}\r\n")) {
+            return None; // Someone else's server on that port; dropping kills our child.
+        }
         assert!(
             info.contains("redis_version:7.0."),
             "need Redis 7.0, got: {info}"
         );
-        redis
+        Some(redis)
     }
 
     /// Queues one command (sent at the next `replies`).
@@ -129,7 +144,9 @@ impl Redis {
 
     fn read_line(&mut self) -> String {
         let mut line = Vec::new();
-        self.reader.read_until(b'\n', &mut line).expect("read");
+        self.reader
+            .read_until(b'\n', &mut line)
+            .expect("read a reply from redis-server");
         assert!(line.ends_with(b"\r\n"), "bad line {line:?}");
         line.truncate(line.len() - 2);
         String::from_utf8(line).expect("utf8 header")
@@ -439,8 +456,9 @@ fn glob_matches_redis_keys() {
     let mut rng = StdRng::seed_from_u64(0x61);
     const KEY_BYTES: &[u8] = b"abAB-^[]\\*?\xe9\xc3\x80z";
     const PATTERN_BYTES: &[u8] = b"abAB-^[]\\*?*?[\xe9\xc3\x80z";
-    let mut keys = std::collections::BTreeSet::new();
-    while keys.len() < 400 {
+    // The empty key: only KEYS "*" (which skips matching) and the empty pattern list it.
+    let mut keys = std::collections::BTreeSet::from([Vec::new()]);
+    while keys.len() < 401 {
         let len = rng.gen_range(1..7);
         let key: Vec<u8> = (0..len)
             .map(|_| KEY_BYTES[rng.gen_range(0..KEY_BYTES.len())])

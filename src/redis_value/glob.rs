@@ -7,7 +7,9 @@
 //! Redis does (it never sets LC_CTYPE).
 //!
 //! Quirks kept on purpose: an empty string matches only the empty pattern (not even `*`),
-//! because Redis's loop never runs for it.
+//! because Redis's loop never runs for it. KEYS and SCAN treat the pattern exactly `*` as
+//! "everything" without calling the matcher (so they do list an empty key): the command glue
+//! must do the same before calling [`glob_match`].
 //!
 //! Redis 7.0.15 recurses at each `*`, and stops retrying earlier stars once a later star has
 //! tried every position (`skipLongerMatches`), which bounds the work to about

@@ -5,13 +5,13 @@
 //! turns the result (or a [`ValueError`]) into a reply. Keeping them pure lets every rule be
 //! tested in isolation and compared against a live `redis-server`.
 //!
-//! - [`integer`]: `string2ll` and the INCR/DECR family's arithmetic.
-//! - [`long_double`]: INCRBYFLOAT on an exact emulation of x87 80-bit `long double`.
-//! - [`glob`]: `stringmatchlen`, the KEYS/SCAN MATCH glob.
-//! - [`range`]: GETRANGE index normalisation and SETRANGE/APPEND length rules.
-//! - [`bits`]: GETBIT/SETBIT/BITCOUNT/BITPOS.
-//! - [`lcs`]: LCS and its options.
-//! - [`encoding`]: what OBJECT ENCODING reports for a string value.
+//! - [`integer`] — `string2ll` and the INCR/DECR family's arithmetic.
+//! - [`long_double`] — INCRBYFLOAT on an exact emulation of x87 80-bit `long double`.
+//! - [`glob`] — `stringmatchlen`, the KEYS/SCAN MATCH glob.
+//! - [`range`] — GETRANGE index normalisation and SETRANGE/APPEND length rules.
+//! - [`bits`] — GETBIT/SETBIT/BITCOUNT/BITPOS.
+//! - [`lcs`] — LCS and its options.
+//! - [`encoding`] — what OBJECT ENCODING reports for a string value.
 //!
 //! These functions must never panic on any input and must never allocate more than the
 //! limits they are given allow (the LCS table and SETRANGE padding are checked first).
