@@ -16,6 +16,8 @@
 //! pattern length x string length. Every non-star token consumes exactly one byte, so that
 //! search is exactly "backtrack only to the most recent star": this is written as a loop
 //! with that one saved position, so a pattern with many stars cannot exhaust the stack.
+//! Redis 7.0.15 has no limit on pattern nesting (later releases added one against deep
+//! recursion); this loop needs none, since it never recurses.
 //! Must never read outside either slice: C reads the terminating NUL, modelled as byte 0.
 
 /// What the C loop did when it stopped: finished with a result, or reached a star.
