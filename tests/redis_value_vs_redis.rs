@@ -284,6 +284,11 @@ fn random_float_text(rng: &mut StdRng) -> String {
         "3.0e3",
         "1.5e-7",
         "123456789.123456789",
+        "1\0",
+        "\01",
+        "1\n",
+        "0x1P-16445",
+        "-0x0p99999999999999999",
     ];
     let sign = if rng.gen_bool(0.3) { "-" } else { "" };
     match rng.gen_range(0..12) {
@@ -371,6 +376,21 @@ fn hard_float_text(rng: &mut StdRng) -> String {
                 "000000000001"
             };
             format!("{sign}{text}{tail}")
+        }
+        2 if rng.gen_bool(0.3) => {
+            // Around the subnormal underflow boundary (half the smallest subnormal).
+            if rng.gen_bool(0.5) {
+                format!(
+                    "{sign}1.8225997659412373{:04}e-4951",
+                    rng.gen_range(0..10_000)
+                )
+            } else {
+                format!(
+                    "{sign}0x{:x}p-{}",
+                    rng.gen::<u16>(),
+                    rng.gen_range(16440..16470)
+                )
+            }
         }
         2 => {
             let odd = u128::from(rng.gen::<u32>() | 1);
