@@ -51,27 +51,35 @@ impl Drop for Redis {
 }
 
 impl Redis {
+    /// Starts a private `redis-server`. Other processes on this machine may start servers on
+    /// loopback ports too, so a port that turns out to be taken (our child exits, or the server
+    /// that answers is not our child) is given up and another one tried.
     fn start() -> Redis {
+        for _attempt in 0..10 {
+            if let Some(redis) = Redis::try_start() {
+                return redis;
+            }
+        }
+        panic!("could not start a private redis-server after 10 attempts");
+    }
+
+    fn try_start() -> Option<Redis> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("free port")
             .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "no", "--daemonize", "no"])
+        let mut child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server is required for these tests: apt-get install redis-server");
         let deadline = Instant::now() + Duration::from_secs(10);
         let stream = loop {
+            if child.try_wait().ok().flatten().is_some() {
+                return None; // Exited: most likely the port was taken.
+            }
             match TcpStream::connect(("127.0.0.1", port)) {
                 Ok(stream) => break stream,
                 Err(_) if Instant::now() < deadline => {
@@ -80,7 +88,11 @@ impl Redis {
                 Err(error) => panic!("redis-server did not start on port {port}: {error}"),
             }
         };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("read timeout");
         let writer = stream.try_clone().expect("clone stream");
+        let pid = child.id();
         let mut redis = Redis {
             child,
             reader: BufReader::new(stream),
@@ -93,11 +105,14 @@ impl Redis {
             panic!("INFO failed: {version:?}");
         };
         let info = String::from_utf8_lossy(&info).to_string();
+        if !info.contains(&format!("process_id:{pid}\r\n")) {
+            return None; // Someone else's server on that port; dropping kills our child.
+        }
         assert!(
             info.contains("redis_version:7.0."),
             "need Redis 7.0, got: {info}"
         );
-        redis
+        Some(redis)
     }
 
     /// Queues one command (sent at the next `replies`).
@@ -129,7 +144,9 @@ impl Redis {
 
     fn read_line(&mut self) -> String {
         let mut line = Vec::new();
-        self.reader.read_until(b'\n', &mut line).expect("read");
+        self.reader
+            .read_until(b'\n', &mut line)
+            .expect("read a reply from redis-server");
         assert!(line.ends_with(b"\r\n"), "bad line {line:?}");
         line.truncate(line.len() - 2);
         String::from_utf8(line).expect("utf8 header")
@@ -161,6 +178,14 @@ impl Redis {
             }
             _ => panic!("unknown reply {line}"),
         }
+    }
+}
+
+/// A reply for failure messages, bulk strings as (lossy) text.
+fn show(reply: &Reply) -> String {
+    match reply {
+        Reply::Bulk(Some(bytes)) => format!("{:?}", String::from_utf8_lossy(bytes)),
+        other => format!("{other:?}"),
     }
 }
 
@@ -259,6 +284,11 @@ fn random_float_text(rng: &mut StdRng) -> String {
         "3.0e3",
         "1.5e-7",
         "123456789.123456789",
+        "1\0",
+        "\x001",
+        "1\n",
+        "0x1P-16445",
+        "-0x0p99999999999999999",
     ];
     let sign = if rng.gen_bool(0.3) { "-" } else { "" };
     match rng.gen_range(0..12) {
@@ -299,14 +329,92 @@ fn random_float_text(rng: &mut StdRng) -> String {
     }
 }
 
+/// The exact decimal text of `odd * 2^-shift` (`shift` >= 0), via `odd * 5^shift / 10^shift`.
+fn exact_dyadic_text(odd: u128, shift: u32) -> String {
+    const BASE: u64 = 1_000_000_000;
+    let mut limbs = vec![(odd % 1_000_000_000) as u64];
+    let mut rest = odd / 1_000_000_000;
+    while rest > 0 {
+        limbs.push((rest % 1_000_000_000) as u64);
+        rest /= 1_000_000_000;
+    }
+    for _ in 0..shift {
+        let mut carry = 0;
+        for limb in &mut limbs {
+            let wide = *limb * 5 + carry;
+            *limb = wide % BASE;
+            carry = wide / BASE;
+        }
+        if carry > 0 {
+            limbs.push(carry);
+        }
+    }
+    let mut digits = limbs.last().map(u64::to_string).unwrap_or_default();
+    for limb in limbs.iter().rev().skip(1) {
+        digits.push_str(&format!("{limb:09}"));
+    }
+    let shift = shift as usize;
+    if digits.len() <= shift {
+        digits = format!("{}{digits}", "0".repeat(shift + 1 - digits.len()));
+    }
+    let (whole, fraction) = digits.split_at(digits.len() - shift);
+    format!("{whole}.{fraction}")
+}
+
+/// Texts at and just past the midpoint of two adjacent 80-bit values (a 65-bit odd numerator),
+/// which only a correctly rounding, ties-to-even parser gets right, and dyadic values whose
+/// 18th decimal is an exact 5 (ties for "%.17Lf").
+fn hard_float_text(rng: &mut StdRng) -> String {
+    let sign = if rng.gen_bool(0.3) { "-" } else { "" };
+    match rng.gen_range(0..4) {
+        0 | 1 => {
+            let odd = (1u128 << 64) | (u128::from(rng.gen::<u64>()) | 1);
+            let text = exact_dyadic_text(odd, rng.gen_range(0..120));
+            let tail = if rng.gen_bool(0.5) {
+                ""
+            } else {
+                "000000000001"
+            };
+            format!("{sign}{text}{tail}")
+        }
+        2 if rng.gen_bool(0.3) => {
+            // Around the subnormal underflow boundary (half the smallest subnormal).
+            if rng.gen_bool(0.5) {
+                format!(
+                    "{sign}1.8225997659412373{:04}e-4951",
+                    rng.gen_range(0..10_000)
+                )
+            } else {
+                format!(
+                    "{sign}0x{:x}p-{}",
+                    rng.gen::<u16>(),
+                    rng.gen_range(16440..16470)
+                )
+            }
+        }
+        2 => {
+            let odd = u128::from(rng.gen::<u32>() | 1);
+            format!("{sign}{}", exact_dyadic_text(odd, 18))
+        }
+        _ => format!(
+            "{sign}0x{:x}p-{}",
+            rng.gen::<u64>() | 1,
+            rng.gen_range(18..30)
+        ),
+    }
+}
+
 #[test]
 fn incrbyfloat_matches_redis() {
     let mut redis = Redis::start();
     let mut rng = StdRng::seed_from_u64(0x1f80);
     let mut cases = Vec::new();
-    for index in 0..6000 {
-        let current = random_float_text(&mut rng);
-        let increment = random_float_text(&mut rng);
+    for index in 0..9000 {
+        let (current, increment) = if index % 3 == 0 {
+            (hard_float_text(&mut rng), hard_float_text(&mut rng))
+        } else {
+            (random_float_text(&mut rng), random_float_text(&mut rng))
+        };
         let key = format!("f{index}");
         redis.queue(&[&b"SET"[..], key.as_bytes(), current.as_bytes()]);
         redis.queue(&[&b"INCRBYFLOAT"[..], key.as_bytes(), increment.as_bytes()]);
@@ -334,8 +442,9 @@ fn incrbyfloat_matches_redis() {
         };
         if ours != pair[1] {
             mismatches.push(format!(
-                "{current:?} + {increment:?}: redis {:?}, ours {ours:?}",
-                pair[1]
+                "{current:?} + {increment:?}: redis {}, ours {}",
+                show(&pair[1]),
+                show(&ours)
             ));
         }
     }
@@ -439,8 +548,9 @@ fn glob_matches_redis_keys() {
     let mut rng = StdRng::seed_from_u64(0x61);
     const KEY_BYTES: &[u8] = b"abAB-^[]\\*?\xe9\xc3\x80z";
     const PATTERN_BYTES: &[u8] = b"abAB-^[]\\*?*?[\xe9\xc3\x80z";
-    let mut keys = std::collections::BTreeSet::new();
-    while keys.len() < 400 {
+    // The empty key: only KEYS "*" (which skips matching) and the empty pattern list it.
+    let mut keys = std::collections::BTreeSet::from([Vec::new()]);
+    while keys.len() < 401 {
         let len = rng.gen_range(1..7);
         let key: Vec<u8> = (0..len)
             .map(|_| KEY_BYTES[rng.gen_range(0..KEY_BYTES.len())])
@@ -828,7 +938,7 @@ fn object_encoding_matches_redis() {
         appended.push(b'1');
         expected.push(string_encoding(&appended, ValueOrigin::ModifiedInPlace));
     }
-    for (index, increment) in ["1.5", "1e40", "0.1", "100"].iter().enumerate() {
+    for (index, increment) in ["1.5", "1e40", "1e50", "0.1", "100"].iter().enumerate() {
         let key = format!("float{index}");
         redis.queue(&[&b"INCRBYFLOAT"[..], key.as_bytes(), increment.as_bytes()]);
         redis.queue(&[&b"OBJECT"[..], b"ENCODING", key.as_bytes()]);

@@ -7,13 +7,17 @@
 //! Redis does (it never sets LC_CTYPE).
 //!
 //! Quirks kept on purpose: an empty string matches only the empty pattern (not even `*`),
-//! because Redis's loop never runs for it.
+//! because Redis's loop never runs for it. KEYS and SCAN treat the pattern exactly `*` as
+//! "everything" without calling the matcher (so they do list an empty key): the command glue
+//! must do the same before calling [`glob_match`].
 //!
 //! Redis 7.0.15 recurses at each `*`, and stops retrying earlier stars once a later star has
 //! tried every position (`skipLongerMatches`), which bounds the work to about
 //! pattern length x string length. Every non-star token consumes exactly one byte, so that
 //! search is exactly "backtrack only to the most recent star": this is written as a loop
 //! with that one saved position, so a pattern with many stars cannot exhaust the stack.
+//! Redis 7.0.15 has no limit on pattern nesting (later releases added one against deep
+//! recursion); this loop needs none, since it never recurses.
 //! Must never read outside either slice: C reads the terminating NUL, modelled as byte 0.
 
 /// What the C loop did when it stopped: finished with a result, or reached a star.

@@ -5,7 +5,7 @@
 //! 80-bit float, and approximating with `f64` would give different digits, so a value here is
 //! `(sign, 64-bit mantissa, binary exponent)` with the x87 range (normal exponents down to
 //! 2^-16382, subnormals down to 2^-16445, largest finite just below 2^16384), and every step
-//! is done exactly with [`BigNatural`] and then rounded once, half to even, as the FPU and
+//! is done exactly with a small in-tree bignum (`big_natural`) and then rounded once, half to even, as the FPU and
 //! glibc do in the default rounding mode:
 //! - parsing: the decimal (or hexadecimal) text's exact value, correctly rounded;
 //! - addition: the exact sum, correctly rounded;
@@ -102,9 +102,9 @@ impl LongDouble {
         Some(value)
     }
 
-    /// `self + other` in the default rounding mode; `None` when the sum is NaN
+    /// `self + other` in the default rounding mode (round to nearest, ties to even); `None` when the sum is NaN
     /// (infinities of opposite signs).
-    pub fn add(self, other: LongDouble) -> Option<LongDouble> {
+    pub fn plus(self, other: LongDouble) -> Option<LongDouble> {
         let (a_mantissa, a_exponent, b_mantissa, b_exponent) =
             match (self.magnitude, other.magnitude) {
                 (Magnitude::Infinite, Magnitude::Infinite) => {
@@ -423,7 +423,7 @@ pub fn incr_by_float(current: Option<&[u8]>, increment: &[u8]) -> Result<String,
         None => LongDouble::zero(false),
     };
     let increment = LongDouble::parse(increment).ok_or(ValueError::NotValidFloat)?;
-    let sum = value.add(increment).ok_or(ValueError::NanOrInfinity)?;
+    let sum = value.plus(increment).ok_or(ValueError::NanOrInfinity)?;
     if sum.is_infinite() {
         return Err(ValueError::NanOrInfinity);
     }

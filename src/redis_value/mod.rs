@@ -5,13 +5,13 @@
 //! turns the result (or a [`ValueError`]) into a reply. Keeping them pure lets every rule be
 //! tested in isolation and compared against a live `redis-server`.
 //!
-//! - [`integer`]: `string2ll` and the INCR/DECR family's arithmetic.
-//! - [`long_double`]: INCRBYFLOAT on an exact emulation of x87 80-bit `long double`.
-//! - [`glob`]: `stringmatchlen`, the KEYS/SCAN MATCH glob.
-//! - [`range`]: GETRANGE index normalisation and SETRANGE/APPEND length rules.
-//! - [`bits`]: GETBIT/SETBIT/BITCOUNT/BITPOS.
-//! - [`lcs`]: LCS and its options.
-//! - [`encoding`]: what OBJECT ENCODING reports for a string value.
+//! - [`integer`] — `string2ll` and the INCR/DECR family's arithmetic.
+//! - [`long_double`] — INCRBYFLOAT on an exact emulation of x87 80-bit `long double`.
+//! - [`glob`] — `stringmatchlen`, the KEYS/SCAN MATCH glob.
+//! - [`range`] — GETRANGE index normalisation and SETRANGE/APPEND length rules.
+//! - [`bits`] — GETBIT/SETBIT/BITCOUNT/BITPOS.
+//! - [`lcs`] — LCS and its options.
+//! - [`encoding`] — what OBJECT ENCODING reports for a string value.
 //!
 //! These functions must never panic on any input and must never allocate more than the
 //! limits they are given allow (the LCS table and SETRANGE padding are checked first).
@@ -86,4 +86,60 @@ pub enum ValueError {
     /// LCS table larger than the transient-memory limit.
     #[error("ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")]
     LcsMemory,
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    /// Random bytes biased towards the characters each parser cares about.
+    fn random_bytes(rng: &mut StdRng) -> Vec<u8> {
+        const INTERESTING: &[u8] = b"0123456789-+.eExXpP*?[]^\\ aZ\x00\xff";
+        let len = rng.gen_range(0..24);
+        (0..len)
+            .map(|_| {
+                if rng.gen_bool(0.8) {
+                    INTERESTING[rng.gen_range(0..INTERESTING.len())]
+                } else {
+                    rng.gen()
+                }
+            })
+            .collect()
+    }
+
+    /// Every entry point on arbitrary input returns (an error at worst) instead of panicking.
+    #[test]
+    fn arbitrary_input_never_panics() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for _ in 0..20_000 {
+            let (a, b) = (random_bytes(&mut rng), random_bytes(&mut rng));
+            let args: Vec<Vec<u8>> = (0..rng.gen_range(0..5))
+                .map(|_| random_bytes(&mut rng))
+                .collect();
+            let _ = integer::apply_increment(Some(&a), rng.gen());
+            let _ = integer::decrby_increment(&b);
+            let _ = long_double::incr_by_float(Some(&a), &b);
+            let _ = glob::glob_match(&a, &b, rng.gen());
+            let _ = range::getrange(a.len(), rng.gen(), rng.gen());
+            let _ = range::setrange_offset(&b);
+            let _ = range::setrange(Some(&a), rng.gen_range(0..64), &b, 1 << 10);
+            let _ = bits::bit_offset(&b);
+            let _ = bits::bitcount(Some(&a), &args);
+            let _ = bits::bitpos(Some(&a), &args);
+            let _ = lcs::parse_lcs_options(&args);
+            let _ = lcs::lcs(
+                &a,
+                &b,
+                &lcs::LcsOptions {
+                    idx: true,
+                    ..Default::default()
+                },
+                1 << 20,
+            );
+            let _ = encoding::string_encoding(&a, encoding::ValueOrigin::Set);
+        }
+    }
 }
