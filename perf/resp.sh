@@ -262,8 +262,12 @@ used_memory() { # port: INFO memory's used_memory, or nothing
 }
 declare -A MEM
 run_memory() {
-    local gen="$OUT/memory-set-commands.resp" i port pid rss0 rss1 used0 used1 t0 t1 pipe_out keys
+    local gen i port pid rss0 rss1 used0 used1 t0 t1 pipe_out keys
     set_pinning "${PASSES[0]}"
+    # The commands (about 144 bytes a key) go to a directory removed at exit, even on failure.
+    gen=$(mktemp -d "${TMPDIR:-/tmp}/resp-perf-commands.XXXXXX")
+    CLEANUP_DIRS+=("$gen")
+    gen="$gen/set-commands.resp"
     log "generating $KEYS SET commands"
     awk -v n="$KEYS" 'BEGIN {
         for (i = 0; i < n; i++) {
@@ -352,7 +356,10 @@ fi
 pin_note="server and clients unpinned"
 [ "${PASSES[0]}" = pinned ] && pin_note="pinned pass: server \`taskset -c 0\`, redis-benchmark and redis-cli \`taskset -c 1\`"
 echo "- command: \`bash perf/resp.sh${ARGS_GIVEN:+ $ARGS_GIVEN}\` at rev $(git -C "$PERF_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "- sides: ${NAMES[0]} = $([ "${KIND[0]}" = redis ] && echo "$REDIS" || echo "$BIN_A --listen 127.0.0.1:0 --resp-listen 127.0.0.1:0${SERVER_ARGS:+ $SERVER_ARGS}"); ${NAMES[1]} = $REDIS --save '' --appendonly no ($("$REDIS" --version | grep -o 'v=[0-9.]*'))"
+redis_cmd="$REDIS --save '' --appendonly no ($("$REDIS" --version | grep -o 'v=[0-9.]*'))"
+side_a=$redis_cmd
+[ "${KIND[0]}" = redis ] || side_a="$BIN_A --listen 127.0.0.1:0 --resp-listen 127.0.0.1:0${SERVER_ARGS:+ $SERVER_ARGS}"
+echo "- sides: ${NAMES[0]} = $side_a; ${NAMES[1]} = $redis_cmd"
 echo "- $pin_note; $(redis-benchmark --version)"
 echo "- machine: $NPROC cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(uname -sr); load average before: $LOAD_BEFORE"
 echo "- raw logs: $OUT"
