@@ -208,9 +208,13 @@ fn bulk_above_max_value_bytes() {
     assert_eq!(conn.call(&[b"SET", b"ok", &at_limit]), b"+OK\r\n");
 }
 
-/// A client that pipelines GETs of a 1 MB value and never reads is disconnected once its
-/// pending output passes the limit, and the server's memory stays bounded.
-fn check_never_reading_client(addr: SocketAddr, pid: u32) {
+/// A client that pipelines GETs of a 1 MB value and never reads is disconnected, and the
+/// server's memory stays bounded. Redis buffers replies up to its output limit, then closes;
+/// shardkv stops reading a client whose replies are not being taken (backpressure: at most one
+/// batch of replies is held), then closes it once a write has made no progress for
+/// `--write-timeout-secs`. Either way the client, reading only after `quiet`, finds the
+/// connection closed after far less than it asked for.
+fn check_never_reading_client(addr: SocketAddr, pid: u32, quiet: Duration) {
     let mut setup = RespConn::connect(addr);
     let value = vec![b'x'; 1024 * 1024];
     assert_eq!(setup.call(&[b"SET", b"big", &value]), b"+OK\r\n");
@@ -236,6 +240,7 @@ fn check_never_reading_client(addr: SocketAddr, pid: u32) {
         sent += 100;
         peak = peak.max(rss_kib(pid));
     }
+    std::thread::sleep(quiet);
     // Now read: the server must have closed, having sent far less than was asked.
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -270,14 +275,19 @@ fn check_never_reading_client(addr: SocketAddr, pid: u32) {
 
 #[test]
 fn never_reading_client_shardkv() {
-    let server = common::Server::start(&["--resp-output-limit", "8388608"]);
-    check_never_reading_client(server.resp_addr(), server.pid());
+    let server = common::Server::start(&[
+        "--resp-output-limit",
+        "8388608",
+        "--write-timeout-secs",
+        "2",
+    ]);
+    check_never_reading_client(server.resp_addr(), server.pid(), Duration::from_secs(4));
 }
 
 #[test]
 fn never_reading_client_redis_reference() {
     let server = RedisServer::start_with(&["--client-output-buffer-limit", "normal 8mb 0 0"]);
-    check_never_reading_client(server.addr, server.pid());
+    check_never_reading_client(server.addr, server.pid(), Duration::from_secs(4));
 }
 
 /// Many idle connections up to the limit, then one more: Redis's text, and a close.

@@ -54,7 +54,7 @@ pub enum ValueError {
     #[error("ERR string exceeds maximum allowed size (proto-max-bulk-len)")]
     ExceedsProtoMaxBulkLen,
     /// The result would be longer than this server's own maximum value size (not a Redis error).
-    #[error("ERR string exceeds maximum allowed size (max value size {max} bytes)")]
+    #[error("ERR string exceeds maximum allowed size ({max} bytes, --max-value-bytes)")]
     ExceedsMaxValueSize {
         /// The configured limit in bytes.
         max: usize,
