@@ -91,7 +91,8 @@ gen_lua() { # dir name... : each wrk script is lua/common.lua followed by lua/NA
 }
 
 # ---------------------------------------------------------------- servers
-# start_server LOG BIN ARGS...: starts BIN on a free loopback port (--listen 127.0.0.1:0), its
+# start_server LOG BIN ARGS...: starts BIN on a free loopback port (--listen 127.0.0.1:0, and
+# --resp-listen 127.0.0.1:0 when BIN has a Redis-protocol listener), its
 # output appended to LOG, and reads the bound address from the "listening on http://" line it
 # logs (only lines written after this start count, so LOG may hold an earlier run's output).
 # Sets SERVER_PID and SERVER_ADDR; the PID joins PIDS. Dies if the server exits first, or
@@ -100,7 +101,12 @@ start_server() {
     local logf=$1 bin=$2 from=0
     shift 2
     if [ -f "$logf" ]; then from=$(wc -l <"$logf"); fi
-    "$bin" --listen 127.0.0.1:0 "$@" >>"$logf" 2>&1 &
+    # A server with a Redis-protocol listener takes a free port for it too, never 6379.
+    local resp=()
+    if "$bin" --help 2>/dev/null | grep -q -- '--resp-listen'; then
+        resp=(--resp-listen 127.0.0.1:0)
+    fi
+    "$bin" --listen 127.0.0.1:0 "${resp[@]}" "$@" >>"$logf" 2>&1 &
     SERVER_PID=$!
     PIDS+=("$SERVER_PID")
     SERVER_ADDR=""

@@ -1,4 +1,5 @@
-//! shardkv: a sharded, replicated, TTL-aware in-memory key-value store behind an HTTP API.
+//! shardkv: a sharded, replicated, TTL-aware in-memory key-value store behind an HTTP API and
+//! the Redis protocol.
 //!
 //! ## Layout
 //! Protocols → the store API → the store's internals; the store publishes every change to the
@@ -16,8 +17,10 @@
 //! - [`persistence`]: a sink: the append-only log, snapshots, start-up recovery (`--data-dir`).
 //! - [`expiry`]: the timing wheel and the expiry thread (which also runs the store's upkeep).
 //! - [`clock`]: the coarse 1 ms clock every deadline is measured on.
-//! - `resp` (feature `server`): the Redis protocol's wire format: the request parser and the
-//!   RESP2/RESP3 reply encoder.
+//! - `resp` (feature `server`): the Redis protocol (RESP2/RESP3): listener, connection loop,
+//!   parser, encoder, dispatcher and `resp::cmd`, one file per command family. Read-modify-write
+//!   commands and `EXEC` are store [`store::Transaction`]s; `WATCH` is a change sink.
+//! - [`traffic`]: what each front-end reports to `/metrics`, labelled by protocol.
 //! - `server` and `config` (feature `server`): start-up, the CLI, and shutdown.
 //! - [`sync`]: std or loom primitives; the only module that names loom's cfg.
 //! - `worker`: the one background-thread type (expiry, apply and log threads).
@@ -46,6 +49,7 @@ pub mod resp;
 pub mod server;
 pub mod store;
 pub mod sync;
+pub mod traffic;
 not_under_loom! {
     pub mod worker;
 }

@@ -79,6 +79,25 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         AckMode::Async => AckPolicy::Primary,
     };
     let log_sink = log.as_ref().map(|log| log.sink().clone());
+    // Registered before the listeners open: the watch registry is a sink of the change stream.
+    let resp_server = match config.resp_listen {
+        RespListen::Off => None,
+        RespListen::On(addr) => Some((
+            addr,
+            Arc::new(
+                RespServer::new(
+                    store.clone(),
+                    replicas.clone(),
+                    log_sink.clone(),
+                    expiry.stats().clone(),
+                    resp_settings(&config, ack, addr),
+                    config.max_clients as usize,
+                )
+                .map_err(std::io::Error::other)?,
+            ),
+        )),
+    };
+
     let state = Arc::new(AppState {
         store: store.clone(),
         replicas: replicas.clone(),
@@ -90,26 +109,11 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         ack,
         admin_token: config.admin_token.clone(),
         password: config.requirepass.clone(),
+        other_protocols: resp_server
+            .iter()
+            .map(|(_, server)| server.clone() as Arc<dyn crate::traffic::TrafficSource>)
+            .collect(),
     });
-    // Registered before the listeners open: the watch registry is a sink of the change stream.
-    let resp_server = match config.resp_listen {
-        RespListen::Off => None,
-        RespListen::On(addr) => Some((
-            addr,
-            Arc::new(
-                RespServer::new(
-                    store.clone(),
-                    replicas,
-                    log_sink,
-                    expiry.stats().clone(),
-                    resp_settings(&config, ack, addr),
-                    config.max_clients as usize,
-                )
-                .map_err(std::io::Error::other)?,
-            ),
-        )),
-    };
-
     let runtime = build_runtime(&config)?;
     runtime.block_on(async {
         let listener = http::bind(config.listen)?;

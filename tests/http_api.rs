@@ -484,7 +484,7 @@ fn replicas_ack_all_failover_and_recovery_over_http() {
         .iter()
         .all(|s| s["failed"] == false));
     // Refusals: unknown shard, nothing to recover, wrong method, bad id.
-    let r = c.post(s.url("/admin/shards/9/fail")).send().unwrap();
+    let r = c.post(s.url("/admin/shards/99999/fail")).send().unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let r = c.post(s.url("/admin/shards/0/recover")).send().unwrap();
     assert_eq!(r.status(), StatusCode::CONFLICT);

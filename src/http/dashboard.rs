@@ -48,6 +48,7 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
             let failed = store.failed_copies(id);
             serde_json::json!({
                 "id": id,
+                "db": store.db_of(id),
                 "numKeys": n,
                 "primary": store.primary_of(id),
                 "failed": failed != 0,
@@ -81,7 +82,9 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
     let body = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "store": store.kind(),
-        "numShards": lens.len(),
+        // Per database, as --shards says; "shards" lists every database's, with its "db".
+        "numShards": store.config().shards,
+        "databases": store.databases(),
         "numReplicas": store.replicas(),
         "keys": lens.iter().sum::<usize>(),
         "keysWithTtl": store.keys_with_ttl(),
@@ -92,6 +95,16 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
             "maxMemory": store.max_memory(),
         },
         "shards": shards,
+        "protocols": state.other_protocols.iter().map(|source| {
+            let t = source.snapshot();
+            serde_json::json!({
+                "protocol": source.protocol(),
+                "requests": t.requests,
+                "errors": t.errors,
+                "connectionsOpen": t.connections_open,
+                "connectionsTotal": t.connections_total,
+            })
+        }).collect::<Vec<_>>(),
         "ops": {
             "get": stats.ops(OpKind::GetHit) + stats.ops(OpKind::GetMiss),
             "getHit": stats.ops(OpKind::GetHit),
@@ -253,6 +266,27 @@ pub fn metrics<S: Shard>(state: &AppState<S>) -> Reply {
             out,
             "shardkv_snapshots_total {}",
             log.snapshots.load(Ordering::Relaxed)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP shardkv_protocol_requests_total Commands handled by the other front-ends, by protocol (HTTP's are in shardkv_ops_total)."
+    );
+    let _ = writeln!(out, "# TYPE shardkv_protocol_requests_total counter");
+    for source in &state.other_protocols {
+        let t = source.snapshot();
+        let p = source.protocol();
+        let _ = writeln!(out, "shardkv_protocol_requests_total{{protocol=\"{p}\"}} {}", t.requests);
+        let _ = writeln!(out, "shardkv_protocol_errors_total{{protocol=\"{p}\"}} {}", t.errors);
+        let _ = writeln!(
+            out,
+            "shardkv_protocol_connections_open{{protocol=\"{p}\"}} {}",
+            t.connections_open
+        );
+        let _ = writeln!(
+            out,
+            "shardkv_protocol_connections_total{{protocol=\"{p}\"}} {}",
+            t.connections_total
         );
     }
     let _ = writeln!(out, "# TYPE shardkv_resident_memory_bytes gauge");

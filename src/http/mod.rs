@@ -95,6 +95,9 @@ pub struct AppState<S: Shard> {
     /// The password every request must carry as `Authorization: Bearer PASSWORD`
     /// (`--requirepass`, shared with the Redis protocol's `AUTH`), if set.
     pub password: Option<String>,
+    /// The other front-ends (the Redis protocol), whose traffic `/metrics` and `/dashboard`
+    /// report beside HTTP's.
+    pub other_protocols: Vec<Arc<dyn crate::traffic::TrafficSource>>,
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then stops accepting and waits up

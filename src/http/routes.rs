@@ -53,7 +53,10 @@ async fn dispatch<S: Shard>(
     peer: SocketAddr,
     req: Request<Incoming>,
 ) -> (OpKind, Result<Reply, ApiError>) {
-    if let Some(password) = &state.password {
+    // Admin routes with --admin-token check that token instead (one Authorization header
+    // cannot carry both).
+    let admin_by_token = state.admin_token.is_some() && req.uri().path().starts_with("/admin/");
+    if let Some(password) = state.password.as_ref().filter(|_| !admin_by_token) {
         let given = req
             .headers()
             .get(hyper::header::AUTHORIZATION)

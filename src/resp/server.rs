@@ -128,6 +128,23 @@ impl<S: Shard> RespServer<S> {
     }
 }
 
+impl<S: Shard> crate::traffic::TrafficSource for RespServer<S> {
+    fn protocol(&self) -> &'static str {
+        "redis"
+    }
+
+    fn snapshot(&self) -> crate::traffic::TrafficSnapshot {
+        crate::traffic::TrafficSnapshot {
+            requests: self.stats.processed.get(),
+            errors: self.stats.total_errors(),
+            connections_open: self.clients.count() as u64,
+            connections_total: self.clients.accepted.load(Ordering::Relaxed),
+            bytes_in: self.stats.net_input.load(Ordering::Relaxed),
+            bytes_out: self.stats.net_output.load(Ordering::Relaxed),
+        }
+    }
+}
+
 /// Binds the RESP listener (as HTTP binds: `SO_REUSEADDR`, a deep backlog).
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     crate::http::bind(addr)
