@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::clock::Clock;
+use crate::config::RespListen;
 use crate::config::{default_max_memory, AckMode, Config, FsyncArg, StoreKind};
 use crate::expiry::ExpiryThread;
 use crate::http::{self, AppState, HttpLimits};
 use crate::persistence::{lease, recovery, FsyncMode, LogThread, PersistenceError};
 use crate::replication::{ApplyThreads, Replicas};
-use crate::config::RespListen;
 use crate::resp::{self, RespServer, RespSettings};
 use crate::store::{
     default_shard_count, AckPolicy, LockFreeShard, RwLockShard, Shard, ShardedStore, StoreConfig,

@@ -49,7 +49,12 @@ fn a_key_written_over_one_protocol_is_read_over_the_other() {
     assert_eq!(redis.call_str(&["SELECT", "1"]), b"+OK\r\n");
     assert_eq!(redis.call_str(&["GET", "from-http"]), b"$-1\r\n");
     // /metrics counts RESP traffic under its protocol label.
-    let metrics = http.get(server.url("/metrics")).send().unwrap().text().unwrap();
+    let metrics = http
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     let line = metrics
         .lines()
         .find(|l| l.starts_with("shardkv_protocol_requests_total{protocol=\"redis\"}"))
@@ -97,7 +102,11 @@ fn one_password_protects_both_front_ends() {
     // HELLO with AUTH logs a new connection in and switches it to RESP3 at once.
     let mut resp3 = RespConn::connect(server.resp_addr());
     let hello = resp3.call_str(&["HELLO", "3", "AUTH", "default", "s3cret"]);
-    assert!(hello.starts_with(b"%7\r\n"), "{}", common::resp::escape(&hello));
+    assert!(
+        hello.starts_with(b"%7\r\n"),
+        "{}",
+        common::resp::escape(&hello)
+    );
     assert_eq!(resp3.call_str(&["GET", "missing"]), b"_\r\n");
 }
 
@@ -147,7 +156,10 @@ fn databases_survive_a_restart_and_too_few_are_refused() {
     assert_eq!(redis.call_str(&["SELECT", "3"]), b"+OK\r\n");
     assert_eq!(redis.call_str(&["GET", "k"]), b"$-1\r\n");
     let ttl = redis.read_ttl(&["TTL", "t"]);
-    assert!((990..=1000).contains(&ttl), "the TTL survived the restart: {ttl}");
+    assert!(
+        (990..=1000).contains(&ttl),
+        "the TTL survived the restart: {ttl}"
+    );
     drop(redis);
     drop(server);
 

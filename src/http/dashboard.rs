@@ -276,8 +276,16 @@ pub fn metrics<S: Shard>(state: &AppState<S>) -> Reply {
     for source in &state.other_protocols {
         let t = source.snapshot();
         let p = source.protocol();
-        let _ = writeln!(out, "shardkv_protocol_requests_total{{protocol=\"{p}\"}} {}", t.requests);
-        let _ = writeln!(out, "shardkv_protocol_errors_total{{protocol=\"{p}\"}} {}", t.errors);
+        let _ = writeln!(
+            out,
+            "shardkv_protocol_requests_total{{protocol=\"{p}\"}} {}",
+            t.requests
+        );
+        let _ = writeln!(
+            out,
+            "shardkv_protocol_errors_total{{protocol=\"{p}\"}} {}",
+            t.errors
+        );
         let _ = writeln!(
             out,
             "shardkv_protocol_connections_open{{protocol=\"{p}\"}} {}",

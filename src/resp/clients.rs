@@ -89,7 +89,10 @@ impl ClientInfo {
     /// One `CLIENT LIST` line, without the trailing newline, in Redis 7.0's field order.
     pub fn line(&self, now_ms: u64) -> String {
         let name = self.name();
-        let name = name.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+        let name = name
+            .as_deref()
+            .map(String::from_utf8_lossy)
+            .unwrap_or_default();
         let cmd = *self.last_command.lock().unwrap_or_else(|e| e.into_inner());
         format!(
             "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags=N db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={}",
@@ -165,7 +168,10 @@ impl Clients {
 
     /// Clients connected now.
     pub fn count(&self) -> usize {
-        self.connected.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.connected
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     /// Every connected client, by id.

@@ -272,14 +272,13 @@ pub fn subcommands(id: CommandId) -> Option<&'static [(&'static str, i32)]> {
 }
 
 /// Checks a container command's subcommand: Redis's "unknown subcommand" or arity error.
-pub fn check_subcommand(
-    spec: &CommandSpec,
-    args: &[bytes::Bytes],
-) -> Result<(), CommandError> {
+pub fn check_subcommand(spec: &CommandSpec, args: &[bytes::Bytes]) -> Result<(), CommandError> {
     let (Some(subs), Some(sub)) = (subcommands(spec.id), args.get(1)) else {
         return Ok(());
     };
-    let Some((name, arity)) = subs.iter().find(|(n, _)| sub.eq_ignore_ascii_case(n.as_bytes()))
+    let Some((name, arity)) = subs
+        .iter()
+        .find(|(n, _)| sub.eq_ignore_ascii_case(n.as_bytes()))
     else {
         return Err(CommandError::echo(
             "ERR unknown subcommand '",

@@ -142,9 +142,7 @@ impl Connection {
                         }
                     }
                 }
-                if self.output.len() as u64
-                    > server.settings.output_limit.load(Ordering::Relaxed)
-                {
+                if self.output.len() as u64 > server.settings.output_limit.load(Ordering::Relaxed) {
                     server
                         .stats
                         .output_limit_disconnections

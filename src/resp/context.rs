@@ -21,7 +21,9 @@ use super::reply::Reply;
 use super::server::RespServer;
 use super::session::Session;
 use crate::clock::Tick;
-use crate::store::{Acknowledgement, Condition, Found, Shard, ShardedStore, StoreError, Transaction};
+use crate::store::{
+    Acknowledgement, Condition, Found, Shard, ShardedStore, StoreError, Transaction,
+};
 
 /// One command's view of the world; see the module doc.
 pub struct CommandContext<'c, 'a, S: Shard> {

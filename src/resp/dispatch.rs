@@ -132,7 +132,10 @@ fn check<S: Shard>(
     if over && (spec.has(flags::DENYOOM) || queued) {
         return Err((
             Some(spec),
-            CommandError::Store(crate::store::StoreError::MemoryFull { used: 0, limit: max }),
+            CommandError::Store(crate::store::StoreError::MemoryFull {
+                used: 0,
+                limit: max,
+            }),
         ));
     }
     Ok(spec)
@@ -144,9 +147,7 @@ fn run<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, spec: &'static CommandSpec
     let result = command::run(spec.id, ctx, args);
     let counters = &ctx.server.stats.commands[spec.id as usize];
     counters.calls.incr();
-    counters
-        .usec
-        .add(started.elapsed().as_micros() as u64);
+    counters.usec.add(started.elapsed().as_micros() as u64);
     ctx.session.info.touch(unix_ms(), spec.name);
     if let Err(error) = result {
         counters.failed.incr();

@@ -159,7 +159,9 @@ pub async fn serve<S: Shard>(
     grace: Duration,
 ) {
     if let Ok(local) = listener.local_addr() {
-        server.port.store(u64::from(local.port()), Ordering::Relaxed);
+        server
+            .port
+            .store(u64::from(local.port()), Ordering::Relaxed);
     }
     let (stop, stopped) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();

@@ -90,14 +90,11 @@ impl Session {
 
     /// Watches `key` in the selected database.
     pub fn watch(&mut self, key: Bytes, was_live: bool) {
-        if self
-            .watched
-            .iter()
-            .any(|w| w.db == self.db && w.key == key)
-        {
+        if self.watched.iter().any(|w| w.db == self.db && w.key == key) {
             return;
         }
-        self.watches.watch(self.db, &key, &self.watch_flag, was_live);
+        self.watches
+            .watch(self.db, &key, &self.watch_flag, was_live);
         self.watched.push(WatchedKey {
             db: self.db,
             key,

@@ -40,10 +40,13 @@ impl WatchFlag {
 /// only a set does).
 type Watchers = Vec<(Arc<WatchFlag>, bool)>;
 
+/// A watched key: its database and bytes.
+type WatchedKey = (u16, Box<[u8]>);
+
 /// Every watched `(database, key)` and its watchers; see the module doc.
 #[derive(Debug, Default)]
 pub struct WatchRegistry {
-    keys: Mutex<HashMap<(u16, Box<[u8]>), Watchers>>,
+    keys: Mutex<HashMap<WatchedKey, Watchers>>,
     /// Watched keys in all (0: writes skip the lock).
     watched: AtomicUsize,
 }

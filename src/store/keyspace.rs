@@ -98,7 +98,10 @@ impl<S: Shard> ShardedStore<S> {
         let bits = if at.slice == 0 {
             // Entering the shard: as many slices as make a call return about `count` keys.
             let slices = map.len().div_ceil(count.max(1)).max(1);
-            slices.next_power_of_two().trailing_zeros().min(MAX_SLICE_BITS)
+            slices
+                .next_power_of_two()
+                .trailing_zeros()
+                .min(MAX_SLICE_BITS)
         } else {
             at.bits
         };

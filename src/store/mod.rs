@@ -40,12 +40,12 @@ crate::not_under_loom! {
     mod lockfree;
     pub use lockfree::LockFreeShard;
 }
+mod keyspace;
 mod receipt;
 mod record;
 mod rwlock;
 mod shard;
 mod slot;
-mod keyspace;
 mod timers;
 mod transaction;
 mod write;
@@ -60,13 +60,13 @@ pub use change::{
 pub use copies::RolesSection;
 pub use entry::{Entry, EntryMeta};
 pub use error::{Condition, StoreError, Versions, MAX_CONDITION_VERSIONS};
+pub use keyspace::{ScanCursor, ScanPage};
 pub use receipt::{Acknowledgement, BatchReceipt, Receipt};
 #[cfg(feature = "testing")]
 pub use record::break_release_for_model;
 pub use record::Record;
 pub use rwlock::RwLockShard;
 pub use shard::Shard;
-pub use keyspace::{ScanCursor, ScanPage};
 pub use timers::{TimerOutcome, TimerRequest};
 pub use transaction::Transaction;
 

@@ -87,14 +87,16 @@ impl<'a, S: Shard> Transaction<'a, S> {
     pub fn get(&self, db: usize, key: &[u8]) -> Option<Found> {
         let shard = self.store.shard_in(db, key);
         let now = self.now();
-        self.store.slots[shard].primary_map().read(key, |entry| match entry {
-            Some((record, e)) if !e.is_expired(now) => Some(Found {
-                record: record.clone(),
-                version: e.version,
-                deadline: e.deadline,
-            }),
-            _ => None,
-        })
+        self.store.slots[shard]
+            .primary_map()
+            .read(key, |entry| match entry {
+                Some((record, e)) if !e.is_expired(now) => Some(Found {
+                    record: record.clone(),
+                    version: e.version,
+                    deadline: e.deadline,
+                }),
+                _ => None,
+            })
     }
 
     /// Stores `value` under `key` in `db` with `deadline` (must be in the future;
@@ -163,11 +165,13 @@ impl<'a, S: Shard> Transaction<'a, S> {
         let mut keys = Vec::new();
         for shard in self.store.shards_of_db(db) {
             self.position(shard)?;
-            self.store.slots[shard].primary_map().for_each(|record, entry| {
-                if !entry.is_expired(now) {
-                    keys.push(record.clone());
-                }
-            });
+            self.store.slots[shard]
+                .primary_map()
+                .for_each(|record, entry| {
+                    if !entry.is_expired(now) {
+                        keys.push(record.clone());
+                    }
+                });
         }
         Ok(keys)
     }
@@ -198,9 +202,7 @@ impl<'a, S: Shard> Transaction<'a, S> {
             return;
         }
         match self.changes.as_slice() {
-            [one] => self
-                .store
-                .publish(Published::one(one, &self.roles[0])),
+            [one] => self.store.publish(Published::one(one, &self.roles[0])),
             changes => self.store.publish(Published::group(changes, &self.roles)),
         }
         self.roles.clear();

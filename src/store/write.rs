@@ -310,7 +310,8 @@ impl<S: Shard> ShardedStore<S> {
         condition: Condition,
     ) -> Result<Option<u64>, StoreError> {
         let mut seq = self.section(shard);
-        let Some((removal, live)) = self.remove_in_section(&mut seq, shard, key, condition, true)?
+        let Some((removal, live)) =
+            self.remove_in_section(&mut seq, shard, key, condition, true)?
         else {
             return Ok(None);
         };

@@ -11,7 +11,10 @@ use crate::resp::error::CommandError;
 use crate::store::Shard;
 
 /// `SETBIT key offset value`: the bit's old value.
-pub fn setbit<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn setbit<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let offset = bits::bit_offset(&args[2])?;
     let on = bits::setbit_value(&args[3])?;
     let key = &args[1];
@@ -19,7 +22,9 @@ pub fn setbit<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
     let max = ctx.store().limits().max_value_bytes;
     let old = ctx.write(&[key], |txn| {
         let current = txn.get(db, key);
-        let mut value = current.as_ref().map_or_else(Vec::new, |f| f.value().to_vec());
+        let mut value = current
+            .as_ref()
+            .map_or_else(Vec::new, |f| f.value().to_vec());
         let old = bits::setbit(&mut value, offset, on, max)?;
         // Redis writes (and tells watchers) even when the bit did not change.
         let deadline = current.map_or(NEVER, |f| f.deadline);
@@ -31,15 +36,23 @@ pub fn setbit<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
 }
 
 /// `GETBIT key offset`.
-pub fn getbit<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn getbit<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let offset = bits::bit_offset(&args[2])?;
-    let bit = ctx.get(&args[1]).map_or(0, |f| bits::getbit(f.value(), offset));
+    let bit = ctx
+        .get(&args[1])
+        .map_or(0, |f| bits::getbit(f.value(), offset));
     ctx.reply().int(i64::from(bit));
     Ok(())
 }
 
 /// `BITCOUNT key [start end [BYTE|BIT]]`.
-pub fn bitcount<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn bitcount<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let found = ctx.get(&args[1]);
     let count = bits::bitcount(found.as_ref().map(|f| f.value()), &args[2..])?;
     ctx.reply().int(count);
@@ -47,7 +60,10 @@ pub fn bitcount<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -
 }
 
 /// `BITPOS key bit [start [end [BYTE|BIT]]]`.
-pub fn bitpos<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn bitpos<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let found = ctx.get(&args[1]);
     let pos = bits::bitpos(found.as_ref().map(|f| f.value()), &args[2..])?;
     ctx.reply().int(pos);

@@ -11,7 +11,10 @@ use crate::resp::error::CommandError;
 use crate::store::Shard;
 
 /// `CLIENT subcommand ...`.
-pub fn client<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn client<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let sub = &args[1];
     let arity = |n: usize, name: &'static str| {
         if args.len() == n {
@@ -66,9 +69,10 @@ pub fn client<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
             } else if is(&args[i], "id") && i + 1 < args.len() {
                 let mut list = Vec::new();
                 for arg in &args[i + 1..] {
-                    let id = integer(arg).ok().filter(|&id| id > 0).ok_or(
-                        CommandError::other("ERR Invalid client ID"),
-                    )?;
+                    let id = integer(arg)
+                        .ok()
+                        .filter(|&id| id > 0)
+                        .ok_or(CommandError::other("ERR Invalid client ID"))?;
                     list.push(id as u64);
                 }
                 ids = Some(list);

@@ -50,7 +50,11 @@ fn value_of<S: Shard>(server: &RespServer<S>, name: &str) -> String {
         "maxmemory-samples" => "5".into(),
         "appendonly" => if server.log.is_some() { "yes" } else { "no" }.into(),
         "appendfsync" => server.settings.fsync.to_string(),
-        "timeout" => server.settings.timeout_secs.load(Ordering::Relaxed).to_string(),
+        "timeout" => server
+            .settings
+            .timeout_secs
+            .load(Ordering::Relaxed)
+            .to_string(),
         "databases" => store.databases().to_string(),
         "maxclients" => server.clients.max_clients().to_string(),
         "save" => String::new(),
@@ -94,7 +98,10 @@ fn parse_memory(text: &[u8]) -> Option<u64> {
 }
 
 /// `CONFIG ...`.
-pub fn config<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn config<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let sub = &args[1];
     if is(sub, "get") {
         if args.len() < 3 {
@@ -111,7 +118,11 @@ pub fn config<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
                     pattern.eq_ignore_ascii_case(name)
                 };
                 if matched && !pairs.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
-                    let shown = if is_glob { name.to_string() } else { pattern.clone() };
+                    let shown = if is_glob {
+                        name.to_string()
+                    } else {
+                        pattern.clone()
+                    };
                     pairs.push((shown, value_of(ctx.server, name)));
                 }
             }
@@ -168,16 +179,24 @@ pub fn config<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
                 _ => return Err(failed(&shown, "can't set immutable config")),
             };
             if name == "maxclients" && value == 0 {
-                return Err(failed(&shown, "argument must be between 1 and 4294967295 inclusive"));
+                return Err(failed(
+                    &shown,
+                    "argument must be between 1 and 4294967295 inclusive",
+                ));
             }
             changes.push((name, value));
         }
         for (name, value) in changes {
             match name.as_str() {
-                "maxmemory" => ctx
-                    .store()
-                    .set_max_memory(if value == 0 { u64::MAX } else { value }),
-                "timeout" => ctx.server.settings.timeout_secs.store(value, Ordering::Relaxed),
+                "maxmemory" => {
+                    ctx.store()
+                        .set_max_memory(if value == 0 { u64::MAX } else { value })
+                }
+                "timeout" => ctx
+                    .server
+                    .settings
+                    .timeout_secs
+                    .store(value, Ordering::Relaxed),
                 "maxclients" => ctx.server.clients.set_max_clients(value as usize),
                 _ => {}
             }

@@ -12,7 +12,10 @@ use crate::resp::reply::Protocol;
 use crate::store::Shard;
 
 /// `PING [message]`.
-pub fn ping<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn ping<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     match args {
         [_] => ctx.reply().simple("PONG"),
         [_, message] => ctx.reply().bulk(message),
@@ -22,13 +25,19 @@ pub fn ping<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Re
 }
 
 /// `ECHO message`.
-pub fn echo<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn echo<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     ctx.reply().bulk(&args[1]);
     Ok(())
 }
 
 /// `QUIT`: `+OK`, then the connection closes.
-pub fn quit<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> Result<(), CommandError> {
+pub fn quit<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    _args: &[Bytes],
+) -> Result<(), CommandError> {
     ctx.reply().ok();
     ctx.close = true;
     Ok(())
@@ -50,7 +59,10 @@ fn authenticate<S: Shard>(
 }
 
 /// `AUTH [username] password`.
-pub fn auth<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn auth<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     match args {
         [_, password] => {
             if !ctx.server.password_set() {
@@ -77,7 +89,10 @@ pub fn check_client_name(name: &[u8]) -> Result<(), CommandError> {
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
-pub fn hello<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn hello<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let mut version = None;
     if let Some(v) = args.get(1) {
         let v = crate::redis_value::integer::string2ll(v).ok_or(CommandError::other(
@@ -121,7 +136,11 @@ pub fn hello<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> R
         };
         ctx.session.info.set_resp(v as u64);
     }
-    let proto = if ctx.session.proto == Protocol::Resp3 { 3 } else { 2 };
+    let proto = if ctx.session.proto == Protocol::Resp3 {
+        3
+    } else {
+        2
+    };
     let id = ctx.session.id() as i64;
     let mut reply = ctx.reply();
     reply.map(7);
@@ -143,7 +162,10 @@ pub fn hello<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> R
 }
 
 /// `RESET`.
-pub fn reset<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> Result<(), CommandError> {
+pub fn reset<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    _args: &[Bytes],
+) -> Result<(), CommandError> {
     let password_set = ctx.server.password_set();
     ctx.session.reset(password_set);
     ctx.reply().simple("RESET");
@@ -151,7 +173,10 @@ pub fn reset<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> 
 }
 
 /// `TIME`: unix seconds and microseconds, as two bulk strings.
-pub fn time<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> Result<(), CommandError> {
+pub fn time<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    _args: &[Bytes],
+) -> Result<(), CommandError> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO);
@@ -163,7 +188,10 @@ pub fn time<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> R
 }
 
 /// `SELECT index`.
-pub fn select<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn select<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let n = int32(&args[1])?;
     let db = usize::try_from(n)
         .ok()
@@ -178,11 +206,14 @@ pub fn select<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
 /// (all of them, or 0 on time-out). Replicas here are in-process copies, acknowledged as
 /// `--ack all` acknowledges; with none, the answer is 0 at once, as Redis answers without
 /// replicas. A timeout of 0 waits at most an hour (Redis: forever).
-pub fn wait<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn wait<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let _wanted = integer(&args[1])?;
-    let timeout = crate::redis_value::integer::string2ll(&args[2]).ok_or(
-        CommandError::other("ERR timeout is not an integer or out of range"),
-    )?;
+    let timeout = crate::redis_value::integer::string2ll(&args[2]).ok_or(CommandError::other(
+        "ERR timeout is not an integer or out of range",
+    ))?;
     if timeout < 0 {
         return Err(CommandError::other("ERR timeout is negative"));
     }

@@ -12,23 +12,35 @@ use crate::resp::error::CommandError;
 use crate::store::Shard;
 
 /// `INCR key`.
-pub fn incr<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn incr<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     add(ctx, &args[1], 1)
 }
 
 /// `DECR key`.
-pub fn decr<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn decr<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     add(ctx, &args[1], -1)
 }
 
 /// `INCRBY key increment`.
-pub fn incrby<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn incrby<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let by = integer::incrby_increment(&args[2])?;
     add(ctx, &args[1], by)
 }
 
 /// `DECRBY key decrement`.
-pub fn decrby<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn decrby<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let by = integer::decrby_increment(&args[2])?;
     add(ctx, &args[1], by)
 }

@@ -21,22 +21,34 @@ enum Unit {
 }
 
 /// `EXPIRE key seconds [NX|XX|GT|LT]`.
-pub fn expire<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn expire<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     expire_generic(ctx, args, Unit::Seconds, true, "expire")
 }
 
 /// `PEXPIRE key milliseconds [NX|XX|GT|LT]`.
-pub fn pexpire<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn pexpire<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     expire_generic(ctx, args, Unit::Millis, true, "pexpire")
 }
 
 /// `EXPIREAT key unix-seconds [NX|XX|GT|LT]`.
-pub fn expireat<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn expireat<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     expire_generic(ctx, args, Unit::Seconds, false, "expireat")
 }
 
 /// `PEXPIREAT key unix-milliseconds [NX|XX|GT|LT]`.
-pub fn pexpireat<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn pexpireat<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     expire_generic(ctx, args, Unit::Millis, false, "pexpireat")
 }
 
@@ -66,7 +78,12 @@ fn expire_generic<S: Shard>(
         } else if is(arg, "lt") {
             flags.lt = true;
         } else {
-            return Err(CommandError::echo("ERR Unsupported option ", arg, usize::MAX, ""));
+            return Err(CommandError::echo(
+                "ERR Unsupported option ",
+                arg,
+                usize::MAX,
+                "",
+            ));
         }
     }
     if flags.nx && (flags.xx || flags.gt || flags.lt) {
@@ -83,7 +100,7 @@ fn expire_generic<S: Shard>(
     let invalid = CommandError::InvalidExpireTime(name);
     let mut when = n;
     if unit == Unit::Seconds {
-        if n > i64::MAX / 1000 || n < i64::MIN / 1000 {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&n) {
             return Err(invalid);
         }
         when = n * 1000;
@@ -126,22 +143,38 @@ fn expire_generic<S: Shard>(
 }
 
 /// `TTL key`.
-pub fn ttl<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
-    ttl_generic(ctx, args, |now, deadline| (ms_left(now, deadline) + 500) / 1000)
+pub fn ttl<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
+    ttl_generic(ctx, args, |now, deadline| {
+        (ms_left(now, deadline) + 500) / 1000
+    })
 }
 
 /// `PTTL key`.
-pub fn pttl<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn pttl<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     ttl_generic(ctx, args, ms_left)
 }
 
 /// `EXPIRETIME key`.
-pub fn expiretime<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
-    ttl_generic(ctx, args, |now, deadline| (unix_ms_of(now, deadline) + 500) / 1000)
+pub fn expiretime<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
+    ttl_generic(ctx, args, |now, deadline| {
+        (unix_ms_of(now, deadline) + 500) / 1000
+    })
 }
 
 /// `PEXPIRETIME key`.
-pub fn pexpiretime<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn pexpiretime<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     ttl_generic(ctx, args, unix_ms_of)
 }
 
@@ -160,7 +193,10 @@ fn ttl_generic<S: Shard>(
 }
 
 /// `PERSIST key`.
-pub fn persist<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn persist<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let key = &args[1];
     let db = ctx.db();
     let removed = ctx.write(&[key], |txn| match txn.get(db, key) {

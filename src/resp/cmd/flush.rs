@@ -20,7 +20,10 @@ fn check_flags(args: &[Bytes]) -> Result<(), CommandError> {
 }
 
 /// `FLUSHDB [ASYNC|SYNC]`.
-pub fn flushdb<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn flushdb<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     check_flags(args)?;
     let db = ctx.db();
     flush(ctx, db..db + 1)?;
@@ -29,7 +32,10 @@ pub fn flushdb<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) ->
 }
 
 /// `FLUSHALL [ASYNC|SYNC]`.
-pub fn flushall<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn flushall<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     check_flags(args)?;
     let databases = ctx.store().databases();
     flush(ctx, 0..databases)?;

@@ -31,7 +31,10 @@ const SECTIONS: &[(&str, bool)] = &[
 ];
 
 /// `INFO`.
-pub fn info<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn info<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let mut wanted = [false; SECTIONS.len()];
     if args.len() == 1 {
         for (i, (_, default)) in SECTIONS.iter().enumerate() {
@@ -73,7 +76,13 @@ fn cpu_seconds() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let tick = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
     (tick(11), tick(12))
 }
 
@@ -135,7 +144,14 @@ fn section<S: Shard>(server: &RespServer<S>, _db: usize, name: &str, out: &mut S
         }
         "persistence" => {
             let (aof, status) = match &server.log {
-                Some(log) => (1, if matches!(log.health(), crate::persistence::LogHealth::Ok) { "ok" } else { "err" }),
+                Some(log) => (
+                    1,
+                    if matches!(log.health(), crate::persistence::LogHealth::Ok) {
+                        "ok"
+                    } else {
+                        "err"
+                    },
+                ),
                 None => (0, "ok"),
             };
             let _ = write!(
@@ -182,12 +198,20 @@ fn section<S: Shard>(server: &RespServer<S>, _db: usize, name: &str, out: &mut S
         "commandstats" => {
             out.push_str("# Commandstats\r\n");
             for (spec, c) in COMMANDS.iter().zip(server.stats.commands.iter()) {
-                let (calls, usec, rejected, failed) =
-                    (c.calls.get(), c.usec.get(), c.rejected.get(), c.failed.get());
+                let (calls, usec, rejected, failed) = (
+                    c.calls.get(),
+                    c.usec.get(),
+                    c.rejected.get(),
+                    c.failed.get(),
+                );
                 if calls + rejected + failed == 0 {
                     continue;
                 }
-                let per_call = if calls == 0 { 0.0 } else { usec as f64 / calls as f64 };
+                let per_call = if calls == 0 {
+                    0.0
+                } else {
+                    usec as f64 / calls as f64
+                };
                 let _ = write!(
                     out,
                     "cmdstat_{}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={rejected},failed_calls={failed}\r\n",

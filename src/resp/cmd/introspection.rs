@@ -58,13 +58,16 @@ fn group_of(spec: &CommandSpec) -> &'static str {
         | Keys | Scan | Expire | Pexpire | Expireat | Pexpireat | Ttl | Pttl | Expiretime
         | Pexpiretime | Persist | Object | Wait => "generic",
         Function => "scripting",
-        Time | Dbsize | Flushdb | Flushall | Info | Config | Lastsave | Bgsave | Save
-        | Command | Memory => "server",
+        Time | Dbsize | Flushdb | Flushall | Info | Config | Lastsave | Bgsave | Save | Command
+        | Memory => "server",
     }
 }
 
 /// `COMMAND [COUNT | INFO name... | DOCS name... | LIST | GETKEYS cmd args...]`.
-pub fn command<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn command<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let Some(sub) = args.get(1) else {
         let mut reply = ctx.reply();
         reply.array(COMMANDS.len());
@@ -131,9 +134,7 @@ pub fn command<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) ->
         }
         let keys: Vec<&Bytes> = spec.keys(target).collect();
         if keys.is_empty() {
-            return Err(CommandError::other(
-                "ERR The command has no key arguments",
-            ));
+            return Err(CommandError::other("ERR The command has no key arguments"));
         }
         let mut reply = ctx.reply();
         reply.array(keys.len());
@@ -147,7 +148,10 @@ pub fn command<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) ->
 }
 
 /// `OBJECT ENCODING|REFCOUNT|IDLETIME|FREQ key`, `OBJECT HELP`.
-pub fn object<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn object<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let sub = &args[1];
     let known = ["encoding", "refcount", "idletime", "freq"];
     if is(sub, "help") {
@@ -179,7 +183,11 @@ pub fn object<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
         return Err(unknown_subcommand("OBJECT", sub));
     }
     if args.len() != 3 {
-        let name = known.iter().find(|k| is(sub, k)).copied().unwrap_or("encoding");
+        let name = known
+            .iter()
+            .find(|k| is(sub, k))
+            .copied()
+            .unwrap_or("encoding");
         return Err(CommandError::other(format!(
             "ERR wrong number of arguments for 'object|{name}' command"
         )));
@@ -196,7 +204,8 @@ pub fn object<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
         let shared = encoding == StringEncoding::Int
             && crate::redis_value::integer::string2ll(found.value())
                 .is_some_and(|n| (0..10_000).contains(&n));
-        ctx.reply().int(if shared { i64::from(i32::MAX) } else { 1 });
+        ctx.reply()
+            .int(if shared { i64::from(i32::MAX) } else { 1 });
     } else if is(sub, "idletime") {
         ctx.reply().int(0);
     } else {
@@ -206,7 +215,10 @@ pub fn object<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
 }
 
 /// `MEMORY USAGE key [SAMPLES n]`, `MEMORY HELP`: the store's estimate of one key's bytes.
-pub fn memory<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn memory<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let sub = &args[1];
     if is(sub, "usage") {
         if args.len() < 3 {
@@ -244,7 +256,10 @@ pub fn memory<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
 }
 
 /// `FUNCTION FLUSH [ASYNC|SYNC]` (nothing to flush), `FUNCTION LIST` (none).
-pub fn function<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn function<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let sub = &args[1];
     if is(sub, "flush") {
         match &args[2..] {

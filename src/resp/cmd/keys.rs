@@ -10,7 +10,10 @@ use crate::resp::error::CommandError;
 use crate::store::Shard;
 
 /// `DEL key [key ...]` and `UNLINK`: how many live keys were removed.
-pub fn del<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn del<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let keys: Vec<&[u8]> = args[1..].iter().map(|k| &k[..]).collect();
     if let [key] = keys[..] {
         let removed = ctx.delete(key)?;
@@ -30,14 +33,20 @@ pub fn del<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Res
 }
 
 /// `EXISTS key [key ...]` and `TOUCH`: live keys among the arguments, each repeat counted.
-pub fn exists<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn exists<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let count = args[1..].iter().filter(|k| ctx.get(k).is_some()).count();
     ctx.reply().int(count as i64);
     Ok(())
 }
 
 /// `TYPE key`: `string` or `none` (every value here is a string).
-pub fn key_type<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn key_type<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let name = if ctx.get(&args[1]).is_some() {
         "string"
     } else {
@@ -48,7 +57,10 @@ pub fn key_type<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -
 }
 
 /// `RENAME key newkey`.
-pub fn rename<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn rename<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     if rename_generic(ctx, args, false)? {
         ctx.reply().ok();
     }
@@ -56,7 +68,10 @@ pub fn rename<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
 }
 
 /// `RENAMENX key newkey`.
-pub fn renamenx<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn renamenx<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let renamed = rename_generic(ctx, args, true)?;
     ctx.reply().int(i64::from(renamed));
     Ok(())
@@ -88,7 +103,10 @@ fn rename_generic<S: Shard>(
 }
 
 /// A database number argument (`getIntFromObjectOrReply` then `selectDb`).
-pub fn db_index<S: Shard>(ctx: &CommandContext<'_, '_, S>, arg: &[u8]) -> Result<usize, CommandError> {
+pub fn db_index<S: Shard>(
+    ctx: &CommandContext<'_, '_, S>,
+    arg: &[u8],
+) -> Result<usize, CommandError> {
     let n = int32(arg)?;
     usize::try_from(n)
         .ok()
@@ -97,7 +115,10 @@ pub fn db_index<S: Shard>(ctx: &CommandContext<'_, '_, S>, arg: &[u8]) -> Result
 }
 
 /// `COPY source destination [DB destination-db] [REPLACE]`.
-pub fn copy<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn copy<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let mut target_db = ctx.db();
     let mut replace = false;
     let mut i = 3;
@@ -134,7 +155,10 @@ pub fn copy<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Re
 }
 
 /// `MOVE key db`.
-pub fn move_key<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn move_key<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let n = int32(&args[2])?;
     let target = usize::try_from(n)
         .ok()
@@ -163,7 +187,10 @@ pub fn move_key<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -
 }
 
 /// `RANDOMKEY`.
-pub fn randomkey<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> Result<(), CommandError> {
+pub fn randomkey<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    _args: &[Bytes],
+) -> Result<(), CommandError> {
     let seed = crate::resp::random_seed();
     let db = ctx.db();
     match ctx.store().random_key(db, seed) {
@@ -174,7 +201,10 @@ pub fn randomkey<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes])
 }
 
 /// `DBSIZE`: keys in the selected database, expired ones not yet removed included (as Redis).
-pub fn dbsize<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> Result<(), CommandError> {
+pub fn dbsize<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    _args: &[Bytes],
+) -> Result<(), CommandError> {
     let len = ctx.store().db_len(ctx.db());
     ctx.reply().int(len as i64);
     Ok(())

@@ -12,7 +12,10 @@ use crate::resp::error::CommandError;
 use crate::store::Shard;
 
 /// `LCS`.
-pub fn lcs<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn lcs<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let options = lcs::parse_lcs_options(&args[3..])?;
     let a = ctx.get(&args[1]);
     let b = ctx.get(&args[2]);

@@ -104,9 +104,7 @@ pub fn expire_at_ms(
         ExpiryUnit::Millis | ExpiryUnit::UnixMillis => n,
     };
     match unit {
-        ExpiryUnit::Seconds | ExpiryUnit::Millis => {
-            ms.checked_add(unix_ms() as i64).ok_or(invalid)
-        }
+        ExpiryUnit::Seconds | ExpiryUnit::Millis => ms.checked_add(unix_ms() as i64).ok_or(invalid),
         ExpiryUnit::UnixSeconds | ExpiryUnit::UnixMillis => Ok(ms),
     }
 }

@@ -19,14 +19,20 @@ fn no_data_dir(command: &str) -> CommandError {
 }
 
 /// `LASTSAVE`: unix seconds of the last snapshot that landed (start-up time before any).
-pub fn lastsave<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> Result<(), CommandError> {
+pub fn lastsave<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    _args: &[Bytes],
+) -> Result<(), CommandError> {
     let at = ctx.server.last_save.load(Ordering::Relaxed);
     ctx.reply().int(at as i64);
     Ok(())
 }
 
 /// `BGSAVE [SCHEDULE]`: starts a snapshot and answers at once.
-pub fn bgsave<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn bgsave<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     match &args[1..] {
         [] => {}
         [option] if is(option, "schedule") => {}
@@ -50,7 +56,10 @@ pub fn bgsave<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
 }
 
 /// `SAVE`: takes a snapshot and answers once it is on disk.
-pub fn save<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> Result<(), CommandError> {
+pub fn save<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    _args: &[Bytes],
+) -> Result<(), CommandError> {
     let Some(log) = &ctx.server.log else {
         return Err(no_data_dir("SAVE"));
     };
@@ -64,6 +73,8 @@ pub fn save<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> R
             Ok(())
         }
         Ok(Err(reason)) => Err(CommandError::other(format!("ERR {reason}"))),
-        Err(_) => Err(CommandError::other("ERR the log stopped before the snapshot landed")),
+        Err(_) => Err(CommandError::other(
+            "ERR the log stopped before the snapshot landed",
+        )),
     }
 }

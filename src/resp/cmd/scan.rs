@@ -15,12 +15,19 @@ use crate::store::Shard;
 const OFFLOAD_KEYS: usize = 10_000;
 
 /// `KEYS pattern`.
-pub fn keys<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn keys<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let pattern = &args[1];
     let all = &pattern[..] == b"*";
     let store = ctx.store();
     let db = ctx.db();
-    let list = || store.keys_where(db, |record, _| all || glob_match(pattern, record.key(), false));
+    let list = || {
+        store.keys_where(db, |record, _| {
+            all || glob_match(pattern, record.key(), false)
+        })
+    };
     let found = if store.db_len(db) > OFFLOAD_KEYS && !ctx.in_exec() {
         crate::resp::offload(list)
     } else {
@@ -58,11 +65,18 @@ fn parse_cursor(arg: &[u8]) -> Option<u64> {
         }
         value = value.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
     }
-    Some(if negative { value.wrapping_neg() } else { value })
+    Some(if negative {
+        value.wrapping_neg()
+    } else {
+        value
+    })
 }
 
 /// `SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]`.
-pub fn scan<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn scan<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let cursor = parse_cursor(&args[1]).ok_or(CommandError::other("ERR invalid cursor"))?;
     let mut count = 10usize;
     let mut pattern: Option<&[u8]> = None;

@@ -15,7 +15,10 @@ use crate::resp::error::CommandError;
 use crate::store::{Condition, Shard};
 
 /// `GET key`.
-pub fn get<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn get<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     match ctx.get(&args[1]) {
         Some(found) => ctx.reply().bulk(found.value()),
         None => ctx.reply().null(),
@@ -73,7 +76,10 @@ fn parse_set_options(args: &[Bytes]) -> Result<SetOptions, CommandError> {
 }
 
 /// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`.
-pub fn set<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn set<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let options = parse_set_options(args)?;
     let now = ctx.now();
     let deadline = match options.expiry {
@@ -126,19 +132,28 @@ pub fn set<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Res
 }
 
 /// `SETNX key value`.
-pub fn setnx<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn setnx<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let written = ctx.set(&args[1], &args[2], NEVER, Condition::IfAbsent)?;
     ctx.reply().int(i64::from(written));
     Ok(())
 }
 
 /// `SETEX key seconds value`.
-pub fn setex<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn setex<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     set_with_expiry(ctx, args, ExpiryUnit::Seconds, "setex")
 }
 
 /// `PSETEX key milliseconds value`.
-pub fn psetex<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn psetex<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     set_with_expiry(ctx, args, ExpiryUnit::Millis, "psetex")
 }
 
@@ -157,7 +172,10 @@ fn set_with_expiry<S: Shard>(
 }
 
 /// `GETSET key value`: the old value; the key keeps no TTL.
-pub fn getset<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn getset<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let (key, value) = (&args[1], &args[2]);
     let db = ctx.db();
     let old = ctx.write(&[key], |txn| {
@@ -173,7 +191,10 @@ pub fn getset<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
 }
 
 /// `GETDEL key`.
-pub fn getdel<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn getdel<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let key = &args[1];
     let db = ctx.db();
     let old = ctx.write(&[key], |txn| {
@@ -191,7 +212,10 @@ pub fn getdel<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
 }
 
 /// `GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]`.
-pub fn getex<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn getex<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     enum Change {
         Keep,
         Persist,
@@ -266,7 +290,10 @@ pub fn getex<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> R
 }
 
 /// `MGET key [key ...]`.
-pub fn mget<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn mget<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     ctx.reply().array(args.len() - 1);
     for key in &args[1..] {
         match ctx.get(key) {
@@ -278,7 +305,10 @@ pub fn mget<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Re
 }
 
 /// `MSET key value [key value ...]`: all at once, atomic to other writers.
-pub fn mset<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn mset<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     if args.len() % 2 == 0 {
         return Err(CommandError::WrongArity("mset"));
     }
@@ -295,7 +325,10 @@ pub fn mset<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Re
 }
 
 /// `MSETNX key value [key value ...]`: all, or none if any key exists.
-pub fn msetnx<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn msetnx<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     if args.len() % 2 == 0 {
         return Err(CommandError::WrongArity("msetnx"));
     }
@@ -315,7 +348,10 @@ pub fn msetnx<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
 }
 
 /// `APPEND key value`: the new length; the TTL is kept.
-pub fn append<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn append<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let (key, tail) = (&args[1], &args[2]);
     let db = ctx.db();
     let max = ctx.store().limits().max_value_bytes;
@@ -342,14 +378,20 @@ pub fn append<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> 
 }
 
 /// `STRLEN key`.
-pub fn strlen<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn strlen<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let len = ctx.get(&args[1]).map_or(0, |f| f.value().len());
     ctx.reply().int(len as i64);
     Ok(())
 }
 
 /// `GETRANGE key start end` (and `SUBSTR`).
-pub fn getrange<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn getrange<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let (start, end) = range::getrange_arguments(&args[2], &args[3])?;
     match ctx.get(&args[1]) {
         Some(found) => {
@@ -363,7 +405,10 @@ pub fn getrange<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -
 }
 
 /// `SETRANGE key offset value`: the new length; the TTL is kept.
-pub fn setrange<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn setrange<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     let offset = range::setrange_offset(&args[2])?;
     let (key, patch) = (&args[1], &args[3]);
     let db = ctx.db();

@@ -21,7 +21,10 @@ use crate::resp::session::MultiQueue;
 use crate::store::Shard;
 
 /// `MULTI`.
-pub fn multi<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> Result<(), CommandError> {
+pub fn multi<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    _args: &[Bytes],
+) -> Result<(), CommandError> {
     if ctx.session.multi.is_some() {
         return Err(CommandError::other("ERR MULTI calls can not be nested"));
     }
@@ -31,7 +34,10 @@ pub fn multi<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> 
 }
 
 /// `DISCARD`.
-pub fn discard<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> Result<(), CommandError> {
+pub fn discard<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    _args: &[Bytes],
+) -> Result<(), CommandError> {
     if ctx.session.multi.take().is_none() {
         return Err(CommandError::other("ERR DISCARD without MULTI"));
     }
@@ -41,7 +47,10 @@ pub fn discard<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -
 }
 
 /// `WATCH key [key ...]`.
-pub fn watch<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> Result<(), CommandError> {
+pub fn watch<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    args: &[Bytes],
+) -> Result<(), CommandError> {
     if ctx.session.multi.is_some() {
         return Err(CommandError::other("ERR WATCH inside MULTI is not allowed"));
     }
@@ -54,14 +63,20 @@ pub fn watch<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, args: &[Bytes]) -> R
 }
 
 /// `UNWATCH`.
-pub fn unwatch<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> Result<(), CommandError> {
+pub fn unwatch<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    _args: &[Bytes],
+) -> Result<(), CommandError> {
     ctx.session.unwatch();
     ctx.reply().ok();
     Ok(())
 }
 
 /// `EXEC`.
-pub fn exec<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, _args: &[Bytes]) -> Result<(), CommandError> {
+pub fn exec<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    _args: &[Bytes],
+) -> Result<(), CommandError> {
     let Some(multi) = ctx.session.multi.take() else {
         return Err(CommandError::other("ERR EXEC without MULTI"));
     };
