@@ -20,7 +20,8 @@
 //! - `resp` (feature `server`): the Redis protocol (RESP2/RESP3): listener, connection loop,
 //!   parser, encoder, dispatcher and `resp::cmd`, one file per command family. Read-modify-write
 //!   commands and `EXEC` are store [`store::Transaction`]s; `WATCH` is a change sink.
-//! - [`traffic`]: what each front-end reports to `/metrics`, labelled by protocol.
+//! - [`traffic`]: what each front-end reports to `/metrics`, labelled by protocol; `listener`
+//!   binds every front-end's socket.
 //! - `server` and `config` (feature `server`): start-up, the CLI, and shutdown.
 //! - [`sync`]: std or loom primitives; the only module that names loom's cfg.
 //! - `worker`: the one background-thread type (expiry, apply and log threads).
@@ -40,6 +41,8 @@ pub mod expiry;
 pub mod faults;
 #[cfg(feature = "server")]
 pub mod http;
+#[cfg(feature = "server")]
+pub mod listener;
 pub mod persistence;
 pub mod redis_value;
 pub mod replication;

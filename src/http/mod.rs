@@ -197,13 +197,7 @@ pub fn connection_builder(limits: &HttpLimits) -> http1::Builder {
 
 /// Binds `addr` with `SO_REUSEADDR` and a deep backlog.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = match addr {
-        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
-        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
-    };
-    socket.set_reuseaddr(true)?;
-    socket.bind(addr)?;
-    socket.listen(1024)
+    crate::listener::bind(addr)
 }
 
 /// Counts a connection as closed when dropped.

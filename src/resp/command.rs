@@ -1,10 +1,9 @@
 //! The command table: every command's name, arity, flags and key positions (as Redis 7.0's
-//! `commands.c` has them), and the one `match` that runs a command's handler.
+//! `commands.c` has them), and their subcommands. Data only: the dispatcher maps each command
+//! to its handler in `cmd/`, and `COMMAND`, `EXEC`'s planning and the checks read this table.
 //!
-//! A handler lives in `cmd/`, one file per family, and has the signature
-//! `fn(&mut CommandContext<S>, &[Bytes]) -> Result<(), CommandError>`: it writes its reply on
-//! success; the dispatcher writes the error otherwise. Adding a command is one line here and a
-//! function there.
+//! Adding a command is one line here, one in the dispatcher's `handler`, and a function in
+//! `cmd/`.
 //!
 //! Must never: run a handler with the wrong number of arguments (the dispatcher checks arity
 //! first, as Redis does).
@@ -14,10 +13,7 @@ use std::sync::LazyLock;
 
 use bytes::Bytes;
 
-use super::cmd;
-use super::context::CommandContext;
 use super::error::CommandError;
-use crate::store::Shard;
 
 /// Command flags (the subset of Redis's that changes behaviour here, and that `COMMAND INFO`
 /// shows).
@@ -116,7 +112,7 @@ impl CommandSpec {
 }
 
 macro_rules! command_table {
-    ($( $id:ident => $name:literal, $arity:literal, [$($flag:ident)*], ($first:literal, $last:literal, $step:literal), $handler:path; )*) => {
+    ($( $id:ident => $name:literal, $arity:literal, [$($flag:ident)*], ($first:literal, $last:literal, $step:literal); )*) => {
         /// A command's index in [`COMMANDS`].
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         #[allow(missing_docs)]
@@ -134,100 +130,91 @@ macro_rules! command_table {
                 step: $step,
             } ),*
         ];
-
-        /// Runs the handler of `id`.
-        pub(crate) fn run<S: Shard>(
-            id: CommandId,
-            ctx: &mut CommandContext<'_, '_, S>,
-            args: &[Bytes],
-        ) -> Result<(), CommandError> {
-            match id { $( CommandId::$id => $handler(ctx, args) ),* }
-        }
     };
 }
 
 command_table! {
     // Connection.
-    Ping => "ping", -1, [FAST STALE LOADING], (0, 0, 0), cmd::connection::ping;
-    Echo => "echo", 2, [FAST STALE LOADING], (0, 0, 0), cmd::connection::echo;
-    Quit => "quit", -1, [NO_AUTH FAST STALE LOADING IMMEDIATE_IN_MULTI], (0, 0, 0), cmd::connection::quit;
-    Hello => "hello", -1, [NO_AUTH FAST STALE LOADING NOSCRIPT], (0, 0, 0), cmd::connection::hello;
-    Auth => "auth", -2, [NO_AUTH FAST STALE LOADING NOSCRIPT], (0, 0, 0), cmd::connection::auth;
-    Reset => "reset", 1, [NO_AUTH FAST STALE LOADING NOSCRIPT IMMEDIATE_IN_MULTI], (0, 0, 0), cmd::connection::reset;
-    Time => "time", 1, [FAST STALE LOADING], (0, 0, 0), cmd::connection::time;
-    Select => "select", 2, [FAST STALE LOADING], (0, 0, 0), cmd::connection::select;
-    Wait => "wait", 3, [NOSCRIPT], (0, 0, 0), cmd::connection::wait;
-    Client => "client", -2, [NOSCRIPT STALE LOADING], (0, 0, 0), cmd::client::client;
+    Ping => "ping", -1, [FAST STALE LOADING], (0, 0, 0);
+    Echo => "echo", 2, [FAST STALE LOADING], (0, 0, 0);
+    Quit => "quit", -1, [NO_AUTH FAST STALE LOADING IMMEDIATE_IN_MULTI], (0, 0, 0);
+    Hello => "hello", -1, [NO_AUTH FAST STALE LOADING NOSCRIPT], (0, 0, 0);
+    Auth => "auth", -2, [NO_AUTH FAST STALE LOADING NOSCRIPT], (0, 0, 0);
+    Reset => "reset", 1, [NO_AUTH FAST STALE LOADING NOSCRIPT IMMEDIATE_IN_MULTI], (0, 0, 0);
+    Time => "time", 1, [FAST STALE LOADING], (0, 0, 0);
+    Select => "select", 2, [FAST STALE LOADING], (0, 0, 0);
+    Wait => "wait", 3, [NOSCRIPT], (0, 0, 0);
+    Client => "client", -2, [NOSCRIPT STALE LOADING], (0, 0, 0);
     // Introspection.
-    Command => "command", -1, [STALE LOADING], (0, 0, 0), cmd::introspection::command;
-    Object => "object", -2, [READONLY], (2, 2, 1), cmd::introspection::object;
-    Memory => "memory", -2, [READONLY], (0, 0, 0), cmd::introspection::memory;
+    Command => "command", -1, [STALE LOADING], (0, 0, 0);
+    Object => "object", -2, [READONLY], (2, 2, 1);
+    Memory => "memory", -2, [READONLY], (0, 0, 0);
     // Strings.
-    Get => "get", 2, [READONLY FAST], (1, 1, 1), cmd::strings::get;
-    Set => "set", -3, [WRITE DENYOOM], (1, 1, 1), cmd::strings::set;
-    Setnx => "setnx", 3, [WRITE DENYOOM FAST], (1, 1, 1), cmd::strings::setnx;
-    Setex => "setex", 4, [WRITE DENYOOM], (1, 1, 1), cmd::strings::setex;
-    Psetex => "psetex", 4, [WRITE DENYOOM], (1, 1, 1), cmd::strings::psetex;
-    Getset => "getset", 3, [WRITE DENYOOM FAST], (1, 1, 1), cmd::strings::getset;
-    Getdel => "getdel", 2, [WRITE FAST], (1, 1, 1), cmd::strings::getdel;
-    Getex => "getex", -2, [WRITE FAST], (1, 1, 1), cmd::strings::getex;
-    Mget => "mget", -2, [READONLY FAST], (1, -1, 1), cmd::strings::mget;
-    Mset => "mset", -3, [WRITE DENYOOM], (1, -1, 2), cmd::strings::mset;
-    Msetnx => "msetnx", -3, [WRITE DENYOOM], (1, -1, 2), cmd::strings::msetnx;
-    Append => "append", 3, [WRITE DENYOOM FAST], (1, 1, 1), cmd::strings::append;
-    Strlen => "strlen", 2, [READONLY FAST], (1, 1, 1), cmd::strings::strlen;
-    Getrange => "getrange", 4, [READONLY], (1, 1, 1), cmd::strings::getrange;
-    Substr => "substr", 4, [READONLY], (1, 1, 1), cmd::strings::getrange;
-    Setrange => "setrange", 4, [WRITE DENYOOM], (1, 1, 1), cmd::strings::setrange;
-    Incr => "incr", 2, [WRITE DENYOOM FAST], (1, 1, 1), cmd::counters::incr;
-    Decr => "decr", 2, [WRITE DENYOOM FAST], (1, 1, 1), cmd::counters::decr;
-    Incrby => "incrby", 3, [WRITE DENYOOM FAST], (1, 1, 1), cmd::counters::incrby;
-    Decrby => "decrby", 3, [WRITE DENYOOM FAST], (1, 1, 1), cmd::counters::decrby;
-    Incrbyfloat => "incrbyfloat", 3, [WRITE DENYOOM FAST], (1, 1, 1), cmd::counters::incrbyfloat;
-    Setbit => "setbit", 4, [WRITE DENYOOM], (1, 1, 1), cmd::bits::setbit;
-    Getbit => "getbit", 3, [READONLY FAST], (1, 1, 1), cmd::bits::getbit;
-    Bitcount => "bitcount", -2, [READONLY], (1, 1, 1), cmd::bits::bitcount;
-    Bitpos => "bitpos", -3, [READONLY], (1, 1, 1), cmd::bits::bitpos;
-    Lcs => "lcs", -3, [READONLY], (1, 2, 1), cmd::lcs::lcs;
+    Get => "get", 2, [READONLY FAST], (1, 1, 1);
+    Set => "set", -3, [WRITE DENYOOM], (1, 1, 1);
+    Setnx => "setnx", 3, [WRITE DENYOOM FAST], (1, 1, 1);
+    Setex => "setex", 4, [WRITE DENYOOM], (1, 1, 1);
+    Psetex => "psetex", 4, [WRITE DENYOOM], (1, 1, 1);
+    Getset => "getset", 3, [WRITE DENYOOM FAST], (1, 1, 1);
+    Getdel => "getdel", 2, [WRITE FAST], (1, 1, 1);
+    Getex => "getex", -2, [WRITE FAST], (1, 1, 1);
+    Mget => "mget", -2, [READONLY FAST], (1, -1, 1);
+    Mset => "mset", -3, [WRITE DENYOOM], (1, -1, 2);
+    Msetnx => "msetnx", -3, [WRITE DENYOOM], (1, -1, 2);
+    Append => "append", 3, [WRITE DENYOOM FAST], (1, 1, 1);
+    Strlen => "strlen", 2, [READONLY FAST], (1, 1, 1);
+    Getrange => "getrange", 4, [READONLY], (1, 1, 1);
+    Substr => "substr", 4, [READONLY], (1, 1, 1);
+    Setrange => "setrange", 4, [WRITE DENYOOM], (1, 1, 1);
+    Incr => "incr", 2, [WRITE DENYOOM FAST], (1, 1, 1);
+    Decr => "decr", 2, [WRITE DENYOOM FAST], (1, 1, 1);
+    Incrby => "incrby", 3, [WRITE DENYOOM FAST], (1, 1, 1);
+    Decrby => "decrby", 3, [WRITE DENYOOM FAST], (1, 1, 1);
+    Incrbyfloat => "incrbyfloat", 3, [WRITE DENYOOM FAST], (1, 1, 1);
+    Setbit => "setbit", 4, [WRITE DENYOOM], (1, 1, 1);
+    Getbit => "getbit", 3, [READONLY FAST], (1, 1, 1);
+    Bitcount => "bitcount", -2, [READONLY], (1, 1, 1);
+    Bitpos => "bitpos", -3, [READONLY], (1, 1, 1);
+    Lcs => "lcs", -3, [READONLY], (1, 2, 1);
     // Keys.
-    Del => "del", -2, [WRITE], (1, -1, 1), cmd::keys::del;
-    Unlink => "unlink", -2, [WRITE FAST], (1, -1, 1), cmd::keys::del;
-    Exists => "exists", -2, [READONLY FAST], (1, -1, 1), cmd::keys::exists;
-    Touch => "touch", -2, [READONLY FAST], (1, -1, 1), cmd::keys::exists;
-    Type => "type", 2, [READONLY FAST], (1, 1, 1), cmd::keys::key_type;
-    Rename => "rename", 3, [WRITE], (1, 2, 1), cmd::keys::rename;
-    Renamenx => "renamenx", 3, [WRITE FAST], (1, 2, 1), cmd::keys::renamenx;
-    Copy => "copy", -3, [WRITE DENYOOM], (1, 2, 1), cmd::keys::copy;
-    Move => "move", 3, [WRITE FAST], (1, 1, 1), cmd::keys::move_key;
-    Randomkey => "randomkey", 1, [READONLY], (0, 0, 0), cmd::keys::randomkey;
-    Dbsize => "dbsize", 1, [READONLY FAST], (0, 0, 0), cmd::keys::dbsize;
-    Keys => "keys", 2, [READONLY], (0, 0, 0), cmd::scan::keys;
-    Scan => "scan", -2, [READONLY], (0, 0, 0), cmd::scan::scan;
-    Flushdb => "flushdb", -1, [WRITE], (0, 0, 0), cmd::flush::flushdb;
-    Flushall => "flushall", -1, [WRITE], (0, 0, 0), cmd::flush::flushall;
+    Del => "del", -2, [WRITE], (1, -1, 1);
+    Unlink => "unlink", -2, [WRITE FAST], (1, -1, 1);
+    Exists => "exists", -2, [READONLY FAST], (1, -1, 1);
+    Touch => "touch", -2, [READONLY FAST], (1, -1, 1);
+    Type => "type", 2, [READONLY FAST], (1, 1, 1);
+    Rename => "rename", 3, [WRITE], (1, 2, 1);
+    Renamenx => "renamenx", 3, [WRITE FAST], (1, 2, 1);
+    Copy => "copy", -3, [WRITE DENYOOM], (1, 2, 1);
+    Move => "move", 3, [WRITE FAST], (1, 1, 1);
+    Randomkey => "randomkey", 1, [READONLY], (0, 0, 0);
+    Dbsize => "dbsize", 1, [READONLY FAST], (0, 0, 0);
+    Keys => "keys", 2, [READONLY], (0, 0, 0);
+    Scan => "scan", -2, [READONLY], (0, 0, 0);
+    Flushdb => "flushdb", -1, [WRITE], (0, 0, 0);
+    Flushall => "flushall", -1, [WRITE], (0, 0, 0);
     // Expiry.
-    Expire => "expire", -3, [WRITE FAST], (1, 1, 1), cmd::expire::expire;
-    Pexpire => "pexpire", -3, [WRITE FAST], (1, 1, 1), cmd::expire::pexpire;
-    Expireat => "expireat", -3, [WRITE FAST], (1, 1, 1), cmd::expire::expireat;
-    Pexpireat => "pexpireat", -3, [WRITE FAST], (1, 1, 1), cmd::expire::pexpireat;
-    Ttl => "ttl", 2, [READONLY FAST], (1, 1, 1), cmd::expire::ttl;
-    Pttl => "pttl", 2, [READONLY FAST], (1, 1, 1), cmd::expire::pttl;
-    Expiretime => "expiretime", 2, [READONLY FAST], (1, 1, 1), cmd::expire::expiretime;
-    Pexpiretime => "pexpiretime", 2, [READONLY FAST], (1, 1, 1), cmd::expire::pexpiretime;
-    Persist => "persist", 2, [WRITE FAST], (1, 1, 1), cmd::expire::persist;
+    Expire => "expire", -3, [WRITE FAST], (1, 1, 1);
+    Pexpire => "pexpire", -3, [WRITE FAST], (1, 1, 1);
+    Expireat => "expireat", -3, [WRITE FAST], (1, 1, 1);
+    Pexpireat => "pexpireat", -3, [WRITE FAST], (1, 1, 1);
+    Ttl => "ttl", 2, [READONLY FAST], (1, 1, 1);
+    Pttl => "pttl", 2, [READONLY FAST], (1, 1, 1);
+    Expiretime => "expiretime", 2, [READONLY FAST], (1, 1, 1);
+    Pexpiretime => "pexpiretime", 2, [READONLY FAST], (1, 1, 1);
+    Persist => "persist", 2, [WRITE FAST], (1, 1, 1);
     // Transactions.
-    Multi => "multi", 1, [NOSCRIPT LOADING STALE FAST IMMEDIATE_IN_MULTI], (0, 0, 0), cmd::transaction::multi;
-    Exec => "exec", 1, [NOSCRIPT LOADING STALE IMMEDIATE_IN_MULTI], (0, 0, 0), cmd::transaction::exec;
-    Discard => "discard", 1, [NOSCRIPT LOADING STALE FAST IMMEDIATE_IN_MULTI], (0, 0, 0), cmd::transaction::discard;
-    Watch => "watch", -2, [NOSCRIPT LOADING STALE FAST IMMEDIATE_IN_MULTI], (1, -1, 1), cmd::transaction::watch;
-    Unwatch => "unwatch", 1, [NOSCRIPT LOADING STALE FAST], (0, 0, 0), cmd::transaction::unwatch;
+    Multi => "multi", 1, [NOSCRIPT LOADING STALE FAST IMMEDIATE_IN_MULTI], (0, 0, 0);
+    Exec => "exec", 1, [NOSCRIPT LOADING STALE IMMEDIATE_IN_MULTI], (0, 0, 0);
+    Discard => "discard", 1, [NOSCRIPT LOADING STALE FAST IMMEDIATE_IN_MULTI], (0, 0, 0);
+    Watch => "watch", -2, [NOSCRIPT LOADING STALE FAST IMMEDIATE_IN_MULTI], (1, -1, 1);
+    Unwatch => "unwatch", 1, [NOSCRIPT LOADING STALE FAST], (0, 0, 0);
     // Server.
-    Info => "info", -1, [LOADING STALE], (0, 0, 0), cmd::info::info;
-    Config => "config", -2, [ADMIN NOSCRIPT LOADING STALE], (0, 0, 0), cmd::config::config;
-    Lastsave => "lastsave", 1, [LOADING STALE FAST], (0, 0, 0), cmd::persistence::lastsave;
-    Bgsave => "bgsave", -1, [ADMIN NOSCRIPT], (0, 0, 0), cmd::persistence::bgsave;
-    Save => "save", 1, [ADMIN NOSCRIPT NO_MULTI], (0, 0, 0), cmd::persistence::save;
-    Function => "function", -2, [NOSCRIPT], (0, 0, 0), cmd::introspection::function;
+    Info => "info", -1, [LOADING STALE], (0, 0, 0);
+    Config => "config", -2, [ADMIN NOSCRIPT LOADING STALE], (0, 0, 0);
+    Lastsave => "lastsave", 1, [LOADING STALE FAST], (0, 0, 0);
+    Bgsave => "bgsave", -1, [ADMIN NOSCRIPT], (0, 0, 0);
+    Save => "save", 1, [ADMIN NOSCRIPT NO_MULTI], (0, 0, 0);
+    Function => "function", -2, [NOSCRIPT], (0, 0, 0);
 }
 
 /// The subcommands of a container command, with their arities (Redis 7.0's, for the ones

@@ -31,8 +31,8 @@ use super::dispatch::{self, Outcome};
 use super::error::CommandError;
 use super::parse::{ParseLimits, Parsed, RequestParser};
 use super::reply::Reply;
-use super::server::RespServer;
 use super::session::Session;
+use super::state::RespServer;
 use crate::store::Shard;
 
 /// Reply bytes after which the buffer is written before more commands run.

@@ -18,8 +18,8 @@ use bytes::{Bytes, BytesMut};
 
 use super::error::CommandError;
 use super::reply::Reply;
-use super::server::RespServer;
 use super::session::Session;
+use super::state::RespServer;
 use crate::clock::Tick;
 use crate::store::{
     Acknowledgement, Condition, Found, Shard, ShardedStore, StoreError, Transaction,

@@ -10,12 +10,13 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 
 use super::clients::unix_ms;
-use super::command::{self, flags, CommandSpec};
+use super::cmd;
+use super::command::{self, flags, CommandId, CommandSpec};
 use super::context::CommandContext;
 use super::error::{c_string, error_code, CommandError};
 use super::reply::Reply;
-use super::server::RespServer;
 use super::session::Session;
+use super::state::RespServer;
 use crate::store::{Acknowledgement, Shard, Transaction};
 
 /// What the connection does after a command.
@@ -87,8 +88,25 @@ pub fn execute<'a, S: Shard>(
     }
 }
 
+/// `EXEC`: its checks and its commit are in `cmd::transaction`; running the queued commands
+/// inside the transaction is the dispatcher's.
+fn exec<S: Shard>(
+    ctx: &mut CommandContext<'_, '_, S>,
+    _args: &[Bytes],
+) -> Result<(), CommandError> {
+    let Some((mut txn, commands)) = cmd::transaction::begin_exec(ctx)? else {
+        return Ok(());
+    };
+    ctx.reply().array(commands.len());
+    for queued in &commands {
+        execute_queued(ctx.server, ctx.session, ctx.out, &mut txn, queued);
+    }
+    cmd::transaction::commit_exec(ctx, txn);
+    Ok(())
+}
+
 /// Runs a command `EXEC` queued, inside its transaction.
-pub fn execute_queued<'a, S: Shard>(
+fn execute_queued<'a, S: Shard>(
     server: &'a RespServer<S>,
     session: &mut Session,
     out: &mut BytesMut,
@@ -141,10 +159,93 @@ fn check<S: Shard>(
     Ok(spec)
 }
 
+/// A command handler (see `cmd/`).
+type Handler<S> = fn(&mut CommandContext<'_, '_, S>, &[Bytes]) -> Result<(), CommandError>;
+
+/// The handler of each command.
+fn handler<S: Shard>(id: CommandId) -> Handler<S> {
+    match id {
+        CommandId::Ping => cmd::connection::ping,
+        CommandId::Echo => cmd::connection::echo,
+        CommandId::Quit => cmd::connection::quit,
+        CommandId::Hello => cmd::connection::hello,
+        CommandId::Auth => cmd::connection::auth,
+        CommandId::Reset => cmd::connection::reset,
+        CommandId::Time => cmd::connection::time,
+        CommandId::Select => cmd::connection::select,
+        CommandId::Wait => cmd::connection::wait,
+        CommandId::Client => cmd::client::client,
+        CommandId::Command => cmd::introspection::command,
+        CommandId::Object => cmd::introspection::object,
+        CommandId::Memory => cmd::introspection::memory,
+        CommandId::Get => cmd::strings::get,
+        CommandId::Set => cmd::strings::set,
+        CommandId::Setnx => cmd::strings::setnx,
+        CommandId::Setex => cmd::strings::setex,
+        CommandId::Psetex => cmd::strings::psetex,
+        CommandId::Getset => cmd::strings::getset,
+        CommandId::Getdel => cmd::strings::getdel,
+        CommandId::Getex => cmd::strings::getex,
+        CommandId::Mget => cmd::strings::mget,
+        CommandId::Mset => cmd::strings::mset,
+        CommandId::Msetnx => cmd::strings::msetnx,
+        CommandId::Append => cmd::strings::append,
+        CommandId::Strlen => cmd::strings::strlen,
+        CommandId::Getrange => cmd::strings::getrange,
+        CommandId::Substr => cmd::strings::getrange,
+        CommandId::Setrange => cmd::strings::setrange,
+        CommandId::Incr => cmd::counters::incr,
+        CommandId::Decr => cmd::counters::decr,
+        CommandId::Incrby => cmd::counters::incrby,
+        CommandId::Decrby => cmd::counters::decrby,
+        CommandId::Incrbyfloat => cmd::counters::incrbyfloat,
+        CommandId::Setbit => cmd::bits::setbit,
+        CommandId::Getbit => cmd::bits::getbit,
+        CommandId::Bitcount => cmd::bits::bitcount,
+        CommandId::Bitpos => cmd::bits::bitpos,
+        CommandId::Lcs => cmd::lcs::lcs,
+        CommandId::Del => cmd::keys::del,
+        CommandId::Unlink => cmd::keys::del,
+        CommandId::Exists => cmd::keys::exists,
+        CommandId::Touch => cmd::keys::exists,
+        CommandId::Type => cmd::keys::key_type,
+        CommandId::Rename => cmd::keys::rename,
+        CommandId::Renamenx => cmd::keys::renamenx,
+        CommandId::Copy => cmd::keys::copy,
+        CommandId::Move => cmd::keys::move_key,
+        CommandId::Randomkey => cmd::keys::randomkey,
+        CommandId::Dbsize => cmd::keys::dbsize,
+        CommandId::Keys => cmd::scan::keys,
+        CommandId::Scan => cmd::scan::scan,
+        CommandId::Flushdb => cmd::flush::flushdb,
+        CommandId::Flushall => cmd::flush::flushall,
+        CommandId::Expire => cmd::expire::expire,
+        CommandId::Pexpire => cmd::expire::pexpire,
+        CommandId::Expireat => cmd::expire::expireat,
+        CommandId::Pexpireat => cmd::expire::pexpireat,
+        CommandId::Ttl => cmd::expire::ttl,
+        CommandId::Pttl => cmd::expire::pttl,
+        CommandId::Expiretime => cmd::expire::expiretime,
+        CommandId::Pexpiretime => cmd::expire::pexpiretime,
+        CommandId::Persist => cmd::expire::persist,
+        CommandId::Multi => cmd::transaction::multi,
+        CommandId::Exec => exec,
+        CommandId::Discard => cmd::transaction::discard,
+        CommandId::Watch => cmd::transaction::watch,
+        CommandId::Unwatch => cmd::transaction::unwatch,
+        CommandId::Info => cmd::info::info,
+        CommandId::Config => cmd::config::config,
+        CommandId::Lastsave => cmd::persistence::lastsave,
+        CommandId::Bgsave => cmd::persistence::bgsave,
+        CommandId::Save => cmd::persistence::save,
+        CommandId::Function => cmd::introspection::function,
+    }
+}
+
 /// Runs the handler, timing and counting it, and writes its error if it fails.
 fn run<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, spec: &'static CommandSpec, args: &[Bytes]) {
     let started = Instant::now();
-    let result = command::run(spec.id, ctx, args);
+    let result = handler(spec.id)(ctx, args);
     let counters = &ctx.server.stats.commands[spec.id as usize];
     counters.calls.incr();
     counters.usec.add(started.elapsed().as_micros() as u64);

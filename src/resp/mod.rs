@@ -4,9 +4,11 @@
 //! ## Where a command goes
 //! ```text
 //! server      accept loop, maxclients ──► connection   read, parse, run, write (one batch)
+//!   state     what every connection shares: the store, clients, watches, counters, settings
 //!                                              │
 //!   parse     bytes → arguments (resumable, Redis's limits and protocol errors)
-//!   dispatch  lookup, arity, AUTH, MULTI, OOM ──► command table ──► cmd/<family>.rs handler
+//!   dispatch  checks (command table: names, arity, flags, keys), then the cmd/<family>.rs
+//!             handler; EXEC's queued commands run here too
 //!   context   the handler's store access: a Transaction per read-modify-write, EXEC's own
 //!             inside EXEC, and the acknowledgement the reply waits for
 //!   reply     RESP2/RESP3 encoder (switched by HELLO)
@@ -39,10 +41,12 @@ pub mod parse;
 pub mod reply;
 pub mod server;
 pub mod session;
+pub mod state;
 pub mod stats;
 pub mod watch;
 
-pub use server::{bind, serve, RespServer, RespSettings};
+pub use server::{bind, serve};
+pub use state::{RespServer, RespSettings};
 
 /// The Redis version shardkv answers as (`HELLO`, `INFO`): the one whose behaviour it follows.
 pub const REDIS_VERSION: &str = "7.0.15";

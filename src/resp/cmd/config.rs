@@ -14,7 +14,7 @@ use super::is;
 use crate::redis_value::glob::glob_match;
 use crate::resp::context::CommandContext;
 use crate::resp::error::CommandError;
-use crate::resp::server::RespServer;
+use crate::resp::state::RespServer;
 use crate::store::Shard;
 
 /// The settings `CONFIG GET` knows, in the order it lists them.

@@ -11,7 +11,7 @@ use crate::resp::clients::unix_ms;
 use crate::resp::command::COMMANDS;
 use crate::resp::context::CommandContext;
 use crate::resp::error::CommandError;
-use crate::resp::server::RespServer;
+use crate::resp::state::RespServer;
 use crate::store::Shard;
 
 /// Every section, in output order, and whether `default` includes it.

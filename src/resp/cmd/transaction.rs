@@ -15,10 +15,9 @@ use bytes::Bytes;
 
 use crate::resp::command::{self, CommandId};
 use crate::resp::context::CommandContext;
-use crate::resp::dispatch;
 use crate::resp::error::CommandError;
 use crate::resp::session::MultiQueue;
-use crate::store::Shard;
+use crate::store::{Shard, Transaction};
 
 /// `MULTI`.
 pub fn multi<S: Shard>(
@@ -72,11 +71,14 @@ pub fn unwatch<S: Shard>(
     Ok(())
 }
 
-/// `EXEC`.
-pub fn exec<S: Shard>(
-    ctx: &mut CommandContext<'_, '_, S>,
-    _args: &[Bytes],
-) -> Result<(), CommandError> {
+/// `EXEC`, up to running its commands: checks the queue, opens the transaction over every key
+/// the queued commands and the watched keys touch, and checks the watches inside it. Returns the
+/// transaction and the commands for the dispatcher to run (it owns running commands), or `None`
+/// when `EXEC` has answered already (a watched key changed: a null array).
+#[allow(clippy::type_complexity)]
+pub fn begin_exec<'a, S: Shard>(
+    ctx: &mut CommandContext<'_, 'a, S>,
+) -> Result<Option<(Transaction<'a, S>, Vec<Vec<Bytes>>)>, CommandError> {
     let Some(multi) = ctx.session.multi.take() else {
         return Err(CommandError::other("ERR EXEC without MULTI"));
     };
@@ -86,11 +88,9 @@ pub fn exec<S: Shard>(
             "EXECABORT Transaction discarded because of previous errors.",
         ));
     }
-    let server = ctx.server;
-    let store = server.store();
+    let store = ctx.store();
     let (keys, whole_dbs) = plan(ctx, &multi);
-    let txn = store.transaction(keys.iter().map(|(db, k)| (*db, &k[..])), whole_dbs);
-    let mut txn = match txn {
+    let txn = match store.transaction(keys.iter().map(|(db, k)| (*db, &k[..])), whole_dbs) {
         Ok(txn) => txn,
         Err(e) => {
             ctx.session.unwatch();
@@ -108,17 +108,18 @@ pub fn exec<S: Shard>(
     if dirty {
         drop(txn);
         ctx.reply().null_array();
-        return Ok(());
+        return Ok(None);
     }
-    ctx.reply().array(multi.commands.len());
-    for queued in &multi.commands {
-        dispatch::execute_queued(server, ctx.session, ctx.out, &mut txn, queued);
-    }
+    Ok(Some((txn, multi.commands)))
+}
+
+/// `EXEC`'s end: commits the transaction's writes as one atomic group; the reply waits for
+/// their acknowledgement.
+pub fn commit_exec<'a, S: Shard>(ctx: &mut CommandContext<'_, 'a, S>, txn: Transaction<'a, S>) {
     let receipt = txn.commit();
     if !receipt.versions.is_empty() {
-        ctx.wait_for(receipt.acknowledged(server.ack_policy()));
+        ctx.wait_for(receipt.acknowledged(ctx.server.ack_policy()));
     }
-    Ok(())
 }
 
 /// The `(database, key)` pairs and whole databases `EXEC` must hold, watched keys included.
