@@ -1,27 +1,28 @@
 #!/usr/bin/env bash
 # Runs everything a newcomer needs to trust the build: the cargo test suite (unit, property,
-# integration against the real binary, and the dashboard in headless Chromium) and the loom
-# model checks. Installs Chromium (and redis-server, which the RESP comparison test runs) from
-# Debian's packages when missing and we are root;
-# otherwise the browser test fails and says what to install. Nothing is skipped silently.
+# integration against the real binary, the dashboard in headless Chromium, and the Redis
+# protocol compared with a real redis-server and driven by real clients) and the loom model
+# checks. Installs what those tests need from Debian's packages when missing and we are root
+# (chromium; redis-server and redis-tools; nutcracker for twemproxy; tmux for interactive
+# redis-cli; python3-venv for redis-py, which the test fetches from PyPI into target/);
+# otherwise it says what to install, and the tests that need it fail. Nothing is skipped
+# silently.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM:-}" ]; then
+missing=""
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${CHROMIUM:-}" ]; then missing="$missing chromium"; fi
+command -v redis-server >/dev/null 2>&1 || missing="$missing redis-server"
+command -v redis-cli >/dev/null 2>&1 || missing="$missing redis-tools"
+[ -x /usr/sbin/nutcracker ] || command -v nutcracker >/dev/null 2>&1 || missing="$missing nutcracker"
+command -v tmux >/dev/null 2>&1 || missing="$missing tmux"
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$missing python3-venv"
+if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "== installing chromium for the dashboard browser test"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        echo "== installing from Debian's packages:$missing"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
     else
-        echo "warning: chromium not found; the dashboard browser test will fail (apt-get install chromium)" >&2
-    fi
-fi
-
-if ! command -v redis-server >/dev/null 2>&1; then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "== installing redis-server for the RESP wire-format comparison (tests/resp_wire_redis.rs)"
-        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
-    else
-        echo "warning: redis-server not found; tests/resp_wire_redis.rs will fail (apt-get install redis-server)" >&2
+        echo "warning: missing$missing; the tests that need them will fail (apt-get install$missing)" >&2
     fi
 fi
 
