@@ -63,6 +63,23 @@ impl<'c, 'a, S: Shard> CommandContext<'c, 'a, S> {
         Reply::new(self.out, self.session.proto)
     }
 
+    /// A value, or nil when there is none (`GET`'s reply).
+    pub fn reply_value(&mut self, found: Option<&Found>) {
+        match found {
+            Some(found) => self.reply().bulk(found.value()),
+            None => self.reply().null(),
+        }
+    }
+
+    /// A `HELP` subcommand's lines, as status replies in an array.
+    pub fn reply_help(&mut self, lines: &[&str]) {
+        let mut reply = self.reply();
+        reply.array(lines.len());
+        for line in lines {
+            reply.simple(line);
+        }
+    }
+
     /// The store.
     pub fn store(&self) -> &'a ShardedStore<S> {
         self.server.store()

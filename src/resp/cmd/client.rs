@@ -132,11 +132,7 @@ pub fn client<S: Shard>(
             "HELP",
             "    Print this help.",
         ];
-        let mut reply = ctx.reply();
-        reply.array(lines.len());
-        for line in lines {
-            reply.simple(line);
-        }
+        ctx.reply_help(lines);
     } else {
         return Err(CommandError::other(format!(
             "ERR unknown subcommand '{}'. Try CLIENT HELP.",

@@ -228,11 +228,7 @@ pub fn config<S: Shard>(
             "HELP",
             "    Print this help.",
         ];
-        let mut reply = ctx.reply();
-        reply.array(lines.len());
-        for line in lines {
-            reply.simple(line);
-        }
+        ctx.reply_help(&lines);
         Ok(())
     } else {
         Err(CommandError::other(format!(

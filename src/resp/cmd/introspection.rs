@@ -172,11 +172,7 @@ pub fn object<S: Shard>(
             "HELP",
             "    Print this help.",
         ];
-        let mut reply = ctx.reply();
-        reply.array(lines.len());
-        for line in lines {
-            reply.simple(line);
-        }
+        ctx.reply_help(&lines);
         return Ok(());
     }
     if !known.iter().any(|k| is(sub, k)) {
@@ -244,11 +240,7 @@ pub fn memory<S: Shard>(
             "HELP",
             "    Print this help.",
         ];
-        let mut reply = ctx.reply();
-        reply.array(lines.len());
-        for line in lines {
-            reply.simple(line);
-        }
+        ctx.reply_help(&lines);
         Ok(())
     } else {
         Err(unknown_subcommand("MEMORY", sub))

@@ -81,6 +81,21 @@ pub enum ExpiryUnit {
     UnixMillis,
 }
 
+/// The expiry option `arg` names (`EX`, `PX`, `EXAT`, `PXAT`), if any.
+pub fn expiry_option(arg: &[u8]) -> Option<ExpiryUnit> {
+    if is(arg, "ex") {
+        Some(ExpiryUnit::Seconds)
+    } else if is(arg, "px") {
+        Some(ExpiryUnit::Millis)
+    } else if is(arg, "exat") {
+        Some(ExpiryUnit::UnixSeconds)
+    } else if is(arg, "pxat") {
+        Some(ExpiryUnit::UnixMillis)
+    } else {
+        None
+    }
+}
+
 /// Redis's `getExpireMillisecondsOrReply` for SET, SETEX, PSETEX and GETEX: the absolute unix
 /// milliseconds of the expiry, refusing values `<= 0` and overflows with "invalid expire
 /// time in '<command>'".

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::{expire_at_ms, is, tick_at_unix_ms, ExpiryUnit};
+use super::{expire_at_ms, expiry_option, is, tick_at_unix_ms, ExpiryUnit};
 use crate::clock::NEVER;
 use crate::redis_value::range;
 use crate::resp::context::CommandContext;
@@ -19,10 +19,8 @@ pub fn get<S: Shard>(
     ctx: &mut CommandContext<'_, '_, S>,
     args: &[Bytes],
 ) -> Result<(), CommandError> {
-    match ctx.get(&args[1]) {
-        Some(found) => ctx.reply().bulk(found.value()),
-        None => ctx.reply().null(),
-    }
+    let found = ctx.get(&args[1]);
+    ctx.reply_value(found.as_ref());
     Ok(())
 }
 
@@ -41,17 +39,7 @@ fn parse_set_options(args: &[Bytes]) -> Result<SetOptions, CommandError> {
     let mut i = 3;
     while i < args.len() {
         let arg = &args[i];
-        let unit = if is(arg, "ex") {
-            Some(ExpiryUnit::Seconds)
-        } else if is(arg, "px") {
-            Some(ExpiryUnit::Millis)
-        } else if is(arg, "exat") {
-            Some(ExpiryUnit::UnixSeconds)
-        } else if is(arg, "pxat") {
-            Some(ExpiryUnit::UnixMillis)
-        } else {
-            None
-        };
+        let unit = expiry_option(arg);
         if is(arg, "nx") && !o.xx {
             o.nx = true;
         } else if is(arg, "xx") && !o.nx {
@@ -121,10 +109,7 @@ pub fn set<S: Shard>(
         Ok((old, write))
     })?;
     match old {
-        (old, _) if options.get => match old {
-            Some(old) => ctx.reply().bulk(old.value()),
-            None => ctx.reply().null(),
-        },
+        (old, _) if options.get => ctx.reply_value(old.as_ref()),
         (_, true) => ctx.reply().ok(),
         (_, false) => ctx.reply().null(),
     }
@@ -183,10 +168,7 @@ pub fn getset<S: Shard>(
         txn.set(db, key, value, NEVER)?;
         Ok(old)
     })?;
-    match old {
-        Some(old) => ctx.reply().bulk(old.value()),
-        None => ctx.reply().null(),
-    }
+    ctx.reply_value(old.as_ref());
     Ok(())
 }
 
@@ -204,10 +186,7 @@ pub fn getdel<S: Shard>(
         }
         Ok(old)
     })?;
-    match old {
-        Some(old) => ctx.reply().bulk(old.value()),
-        None => ctx.reply().null(),
-    }
+    ctx.reply_value(old.as_ref());
     Ok(())
 }
 
@@ -225,17 +204,7 @@ pub fn getex<S: Shard>(
     let mut i = 2;
     while i < args.len() {
         let arg = &args[i];
-        let unit = if is(arg, "ex") {
-            Some(ExpiryUnit::Seconds)
-        } else if is(arg, "px") {
-            Some(ExpiryUnit::Millis)
-        } else if is(arg, "exat") {
-            Some(ExpiryUnit::UnixSeconds)
-        } else if is(arg, "pxat") {
-            Some(ExpiryUnit::UnixMillis)
-        } else {
-            None
-        };
+        let unit = expiry_option(arg);
         match (unit, &change) {
             (Some(unit), Change::Keep) if i + 1 < args.len() => {
                 change = Change::Expire(unit, i + 1);
@@ -296,10 +265,8 @@ pub fn mget<S: Shard>(
 ) -> Result<(), CommandError> {
     ctx.reply().array(args.len() - 1);
     for key in &args[1..] {
-        match ctx.get(key) {
-            Some(found) => ctx.reply().bulk(found.value()),
-            None => ctx.reply().null(),
-        }
+        let found = ctx.get(key);
+        ctx.reply_value(found.as_ref());
     }
     Ok(())
 }
