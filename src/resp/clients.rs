@@ -24,9 +24,10 @@ pub struct ClientInfo {
     pub addr: SocketAddr,
     /// Our address.
     pub laddr: SocketAddr,
-    /// When the client connected (unix ms).
-    pub created_ms: u64,
-    last_ms: AtomicU64,
+    /// When the client connected (the store clock's tick).
+    pub created_tick: u64,
+    /// The tick of its last command.
+    last_tick: AtomicU64,
     db: AtomicUsize,
     resp: AtomicU64,
     name: Mutex<Option<Bytes>>,
@@ -73,21 +74,22 @@ impl ClientInfo {
         }
     }
 
-    /// Records that a command ran now.
-    pub fn touch(&self, now_ms: u64, command: &'static str) {
-        self.last_ms.store(now_ms, Ordering::Relaxed);
+    /// Records that a command ran at `now` (the store clock's tick: no clock read of its own).
+    pub fn touch(&self, now: u64, command: &'static str) {
+        self.last_tick.store(now, Ordering::Relaxed);
         if let Ok(mut last) = self.last_command.try_lock() {
             *last = command;
         }
     }
 
-    /// Milliseconds since the last command.
-    pub fn idle_ms(&self, now_ms: u64) -> u64 {
-        now_ms.saturating_sub(self.last_ms.load(Ordering::Relaxed))
+    /// Milliseconds since the last command, at tick `now`.
+    pub fn idle_ms(&self, now: u64) -> u64 {
+        now.saturating_sub(self.last_tick.load(Ordering::Relaxed))
     }
 
-    /// One `CLIENT LIST` line, without the trailing newline, in Redis 7.0's field order.
-    pub fn line(&self, now_ms: u64) -> String {
+    /// One `CLIENT LIST` line at tick `now`, without the trailing newline, in Redis 7.0's field
+    /// order.
+    pub fn line(&self, now: u64) -> String {
         let name = self.name();
         let name = name
             .as_deref()
@@ -100,8 +102,8 @@ impl ClientInfo {
             self.addr,
             self.laddr,
             name,
-            now_ms.saturating_sub(self.created_ms) / 1000,
-            self.idle_ms(now_ms) / 1000,
+            now.saturating_sub(self.created_tick) / 1000,
+            self.idle_ms(now) / 1000,
             self.db.load(Ordering::Relaxed),
             cmd,
             self.resp.load(Ordering::Relaxed),
@@ -133,20 +135,24 @@ impl Clients {
         }
     }
 
-    /// Registers a new client, or `None` when `maxclients` are connected.
-    pub fn register(&self, addr: SocketAddr, laddr: SocketAddr) -> Option<Arc<ClientInfo>> {
+    /// Registers a new client at tick `now`, or `None` when `maxclients` are connected.
+    pub fn register(
+        &self,
+        addr: SocketAddr,
+        laddr: SocketAddr,
+        now: u64,
+    ) -> Option<Arc<ClientInfo>> {
         let mut connected = self.connected.lock().unwrap_or_else(|e| e.into_inner());
         if connected.len() >= self.max_clients.load(Ordering::Relaxed) {
             self.rejected.fetch_add(1, Ordering::Relaxed);
             return None;
         }
-        let now = unix_ms();
         let info = Arc::new(ClientInfo {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             addr,
             laddr,
-            created_ms: now,
-            last_ms: AtomicU64::new(now),
+            created_tick: now,
+            last_tick: AtomicU64::new(now),
             db: AtomicUsize::new(0),
             resp: AtomicU64::new(2),
             name: Mutex::new(None),

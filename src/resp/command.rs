@@ -289,8 +289,9 @@ pub fn check_subcommand(spec: &CommandSpec, args: &[bytes::Bytes]) -> Result<(),
     }
 }
 
-static BY_NAME: LazyLock<HashMap<&'static str, &'static CommandSpec>> =
-    LazyLock::new(|| COMMANDS.iter().map(|c| (c.name, c)).collect());
+type ByName = HashMap<&'static str, &'static CommandSpec, foldhash::fast::FixedState>;
+
+static BY_NAME: LazyLock<ByName> = LazyLock::new(|| COMMANDS.iter().map(|c| (c.name, c)).collect());
 
 /// The longest command name.
 const MAX_NAME: usize = 16;

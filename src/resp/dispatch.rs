@@ -9,7 +9,6 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
-use super::clients::unix_ms;
 use super::cmd;
 use super::command::{self, flags, CommandId, CommandSpec};
 use super::context::CommandContext;
@@ -143,11 +142,10 @@ fn check<S: Shard>(
             CommandError::other("ERR Command not allowed inside a transaction"),
         ));
     }
+    let queued = session.multi.is_some() && !spec.has(flags::IMMEDIATE_IN_MULTI);
     let store = server.store();
     let max = store.max_memory();
-    let over = max != u64::MAX && store.memory_used() > max;
-    let queued = session.multi.is_some() && !spec.has(flags::IMMEDIATE_IN_MULTI);
-    if over && (spec.has(flags::DENYOOM) || queued) {
+    if (spec.has(flags::DENYOOM) || queued) && max != u64::MAX && store.memory_used() > max {
         return Err((
             Some(spec),
             CommandError::Store(crate::store::StoreError::MemoryFull {
@@ -249,7 +247,7 @@ fn run<S: Shard>(ctx: &mut CommandContext<'_, '_, S>, spec: &'static CommandSpec
     let counters = &ctx.server.stats.commands[spec.id as usize];
     counters.calls.incr();
     counters.usec.add(started.elapsed().as_micros() as u64);
-    ctx.session.info.touch(unix_ms(), spec.name);
+    ctx.session.info.touch(ctx.now(), spec.name);
     if let Err(error) = result {
         counters.failed.incr();
         let text = error.text();

@@ -51,7 +51,8 @@ pub async fn serve<S: Shard>(
         };
         let _ = stream.set_nodelay(true);
         let local = stream.local_addr().unwrap_or(peer);
-        let Some(info) = server.clients.register(peer, local) else {
+        let now = server.store().clock().now();
+        let Some(info) = server.clients.register(peer, local, now) else {
             // As Redis: the error, written raw, then close.
             tasks.spawn(async move {
                 let _ = stream

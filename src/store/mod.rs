@@ -253,6 +253,8 @@ pub struct ShardedStore<S: Shard> {
     timers: BoundedQueue<TimerRequest>,
     stats: StoreStats,
     sinks: Sinks,
+    /// Estimated bytes held, all copies counted (see `Slot::account`).
+    bytes: StripedCounter,
     /// The memory limit in force (`config.max_memory` at start, changed by `set_max_memory`).
     max_memory: std::sync::atomic::AtomicU64,
     /// The loom models' broken variants of the timer protocol (off outside the loom build).
@@ -300,6 +302,7 @@ impl<S: Shard> ShardedStore<S> {
             },
             stats: StoreStats::default(),
             sinks: Sinks::new(),
+            bytes: StripedCounter::default(),
             max_memory: std::sync::atomic::AtomicU64::new(config.max_memory),
             broken: BrokenSwitch::default(),
         }
@@ -398,10 +401,7 @@ impl<S: Shard> ShardedStore<S> {
 
     /// Estimated bytes the stored data takes, all copies counted.
     pub fn memory_used(&self) -> u64 {
-        self.slots
-            .iter()
-            .map(|s| s.write.bytes.load(Ordering::Relaxed))
-            .sum()
+        self.bytes.get()
     }
 
     /// Refuses writes of `entries` new entries holding `data_bytes` of keys and values in all

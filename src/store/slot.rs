@@ -13,6 +13,7 @@ use crossbeam_utils::CachePadded;
 use super::change::Roles;
 use super::{EntryMeta, Found, Shard, ENTRY_OVERHEAD};
 use crate::clock::{Tick, NEVER};
+use crate::counter::StripedCounter;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
 
 /// What the read path loads: the copies and the primary's index.
@@ -37,9 +38,6 @@ pub(crate) struct WriteSide {
     pub(crate) last_seq: AtomicU64,
     /// Live keys with a TTL (kept on insert/remove).
     pub(crate) keys_with_ttl: AtomicU64,
-    /// Estimated bytes held by this shard, all copies counted (keys and values once,
-    /// [`ENTRY_OVERHEAD`] per copy).
-    pub(crate) bytes: AtomicU64,
     /// Set by a writer whose timer request did not fit in the queue, or by a promotion (the
     /// new primary's entries need their timers armed).
     pub(crate) needs_sweep: AtomicBool,
@@ -64,7 +62,6 @@ impl<S: Shard> Slot<S> {
                 section: Mutex::new(0),
                 last_seq: AtomicU64::new(0),
                 keys_with_ttl: AtomicU64::new(0),
-                bytes: AtomicU64::new(0),
                 needs_sweep: AtomicBool::new(false),
             }),
         }
@@ -110,9 +107,13 @@ impl<S: Shard> Slot<S> {
     }
 
     /// Keeps the counters in step with a write (inside the writer section): `old` is the entry
-    /// replaced or removed, `new` the stored value's length and deadline.
+    /// replaced or removed, `new` the stored value's length and deadline. The store's estimate
+    /// of bytes held (all copies counted, keys and values once) is `bytes`, one striped counter
+    /// for the whole store: summing a counter per shard would cost every write a load per shard
+    /// of every database.
     pub(crate) fn account(
         &self,
+        bytes: &StripedCounter,
         key_len: usize,
         old: Option<EntryMeta>,
         new: Option<(usize, Tick)>,
@@ -121,13 +122,13 @@ impl<S: Shard> Slot<S> {
         let size = |value_len: usize| key_len as u64 + value_len as u64 + copies * ENTRY_OVERHEAD;
         let w = &self.write;
         if let Some(old) = old {
-            w.bytes.fetch_sub(size(old.value_len), Ordering::Relaxed);
+            bytes.add(size(old.value_len).wrapping_neg());
             if old.deadline != NEVER {
                 w.keys_with_ttl.fetch_sub(1, Ordering::Relaxed);
             }
         }
         if let Some((value_len, deadline)) = new {
-            w.bytes.fetch_add(size(value_len), Ordering::Relaxed);
+            bytes.add(size(value_len));
             if deadline != NEVER {
                 w.keys_with_ttl.fetch_add(1, Ordering::Relaxed);
             }

@@ -120,7 +120,7 @@ impl<S: Shard> ShardedStore<S> {
         }
         if let Some(old) = slot.primary_map().remove(key) {
             *seq += 1;
-            slot.account(key.len(), Some(old), None);
+            slot.account(&self.bytes, key.len(), Some(old), None);
             self.stats.expired_by_wheel.incr();
             self.publish_removal(shard, *seq, key);
         }

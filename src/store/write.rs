@@ -287,7 +287,7 @@ impl<S: Shard> ShardedStore<S> {
         *seq = version;
         let inherited = old.map_or(NEVER, |m| m.timer_at);
         let timer_at = inherited.min(deadline);
-        slot.account(key.len(), old, Some((value_len, deadline)));
+        slot.account(&self.bytes, key.len(), old, Some((value_len, deadline)));
         if deadline != NEVER && timer_at != inherited {
             self.request_timer(shard, key, timer_at);
         }
@@ -354,7 +354,7 @@ impl<S: Shard> ShardedStore<S> {
             return Ok(None);
         };
         *seq += 1;
-        slot.account(key.len(), Some(old), None);
+        slot.account(&self.bytes, key.len(), Some(old), None);
         slot.write.last_seq.store(*seq, Ordering::Release);
         Ok(Some((*seq, live)))
     }

@@ -5,7 +5,6 @@ use bytes::Bytes;
 
 use super::connection::check_client_name;
 use super::{integer, is};
-use crate::resp::clients::unix_ms;
 use crate::resp::context::CommandContext;
 use crate::resp::error::CommandError;
 use crate::store::Shard;
@@ -41,11 +40,11 @@ pub fn client<S: Shard>(
         }
     } else if is(sub, "info") {
         arity(2, "client|info")?;
-        let mut line = ctx.session.info.line(unix_ms());
+        let mut line = ctx.session.info.line(ctx.now());
         line.push('\n');
         ctx.reply().verbatim("txt", line.as_bytes());
     } else if is(sub, "list") {
-        let now = unix_ms();
+        let now = ctx.now();
         let mut ids: Option<Vec<u64>> = None;
         let mut i = 2;
         while i < args.len() {
