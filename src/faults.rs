@@ -5,7 +5,7 @@
 //! - [`Point::LogWrite`], [`Point::LogSync`]: the log file's `write` and `fdatasync` fail with
 //!   EIO, or `write` with ENOSPC (a full disk, without mounting a tmpfs);
 //! - [`Point::Snapshot`]: writing a snapshot fails;
-//! - a delay per shard copied by a snapshot ([`snapshot_delay`]), and a pause inside every long
+//! - a delay per non-empty shard copied by a snapshot ([`snapshot_delay`]), and a pause inside every long
 //!   copy of a shard (a snapshot or a replica re-sync: [`pause_copy`]), held until the test
 //!   releases it, so a test can write to that shard while the copy is midway.
 //!

@@ -65,6 +65,8 @@ pub struct RespServer<S: Shard> {
     pub last_save: Arc<AtomicU64>,
     /// A random 40-hex-digit id of this run (`run_id`).
     pub run_id: String,
+    /// Times commands for `INFO commandstats` (quanta: the TSC, no system call).
+    pub timer: quanta::Clock,
 }
 
 impl<S: Shard> RespServer<S> {
@@ -94,6 +96,7 @@ impl<S: Shard> RespServer<S> {
             started: Instant::now(),
             port: AtomicU64::new(0),
             last_save: Arc::new(AtomicU64::new(unix_ms() / 1000)),
+            timer: quanta::Clock::new(),
             run_id: format!("{seed:016x}{seed2:016x}{:08x}", seed ^ seed2)[..40].to_string(),
         })
     }

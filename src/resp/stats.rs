@@ -18,8 +18,8 @@ use crate::counter::StripedCounter;
 pub struct CommandCounters {
     /// Calls that ran.
     pub calls: StripedCounter,
-    /// Microseconds spent running them.
-    pub usec: StripedCounter,
+    /// Nanoseconds spent running them (INFO shows microseconds).
+    pub nanos: StripedCounter,
     /// Calls refused before running (arity, auth, OOM, ...).
     pub rejected: StripedCounter,
     /// Calls that ran and answered an error.
@@ -94,7 +94,7 @@ impl RespStats {
             .clear();
         for c in self.commands.iter() {
             c.calls.reset();
-            c.usec.reset();
+            c.nanos.reset();
             c.rejected.reset();
             c.failed.reset();
         }

@@ -200,7 +200,7 @@ fn section<S: Shard>(server: &RespServer<S>, _db: usize, name: &str, out: &mut S
             for (spec, c) in COMMANDS.iter().zip(server.stats.commands.iter()) {
                 let (calls, usec, rejected, failed) = (
                     c.calls.get(),
-                    c.usec.get(),
+                    c.nanos.get() / 1000,
                     c.rejected.get(),
                     c.failed.get(),
                 );
