@@ -23,6 +23,8 @@
 
 use bytes::{Buf, Bytes, BytesMut};
 
+use crate::redis_value::integer::string2ll;
+
 /// `PROTO_INLINE_MAX_SIZE`: the most unparsed bytes allowed while a line (inline request or a
 /// `*`/`$` header) is still missing its terminator.
 pub const INLINE_MAX_BYTES: usize = 64 * 1024;
@@ -268,7 +270,7 @@ impl RequestParser {
                             return Ok(Parsed::Incomplete);
                         }
                     };
-                    let count = parse_strict_i64(&buf[1..cr]);
+                    let count = string2ll(&buf[1..cr]);
                     let count = match count {
                         Some(n) if n <= MAX_MULTIBULK_COUNT => n,
                         _ => return Err(ProtocolError::InvalidMultibulkLength),
@@ -302,7 +304,7 @@ impl RequestParser {
                     if buf[0] != b'$' {
                         return Err(ProtocolError::ExpectedDollar { got: buf[0] });
                     }
-                    let len = match parse_strict_i64(&buf[1..cr]) {
+                    let len = match string2ll(&buf[1..cr]) {
                         Some(n) if (0..=MAX_BULK_BYTES as i64).contains(&n) => n,
                         _ => return Err(ProtocolError::InvalidBulkLength),
                     };
@@ -441,40 +443,6 @@ impl RequestParser {
         if self.pending.capacity() > PREALLOCATED_ARGS {
             self.pending.shrink_to(PREALLOCATED_ARGS);
         }
-    }
-}
-
-/// Redis's `string2ll`: an optional `-`, then `0` alone or a digit string without leading
-/// zeros, fewer than 21 bytes, fitting an `i64` (`-0` is invalid).
-pub fn parse_strict_i64(s: &[u8]) -> Option<i64> {
-    if s.is_empty() || s.len() >= 21 {
-        return None;
-    }
-    if s == b"0" {
-        return Some(0);
-    }
-    let (negative, digits) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    match digits.first() {
-        Some(b'1'..=b'9') => {}
-        _ => return None,
-    }
-    let mut value: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        value = value.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    if negative {
-        if value > i64::MIN.unsigned_abs() {
-            return None;
-        }
-        Some(0i64.wrapping_sub_unsigned(value))
-    } else {
-        i64::try_from(value).ok()
     }
 }
 

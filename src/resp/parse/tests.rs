@@ -462,7 +462,7 @@ fn strict_integers_are_string2ll() {
         (b"000000000000000000001", None),
     ] {
         assert_eq!(
-            parse_strict_i64(s),
+            crate::redis_value::integer::string2ll(s),
             want,
             "{:?}",
             String::from_utf8_lossy(s)
