@@ -135,7 +135,17 @@ fn parse_bounded<'de, T: Deserialize<'de>>(
         .map_err(json_error)?;
     match parsed {
         Bounded::Items(items) => Ok(items),
-        Bounded::TooMany(len) => Err(ApiError::BatchTooLarge { len, max }),
+        Bounded::TooMany(len) => {
+            // The items past the limit were skipped, and serde_json skips a string without
+            // checking its UTF-8: a body is refused for its size only if it is JSON, so check
+            // here (one pass over the bytes; the full parse only names the error).
+            if std::str::from_utf8(body).is_err() {
+                if let Err(e) = serde_json::from_slice::<serde_json::Value>(body) {
+                    return Err(json_error(e));
+                }
+            }
+            Err(ApiError::BatchTooLarge { len, max })
+        }
     }
 }
 
@@ -363,6 +373,23 @@ fn write_json_string(out: &mut Vec<u8>, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzz smoke: the keys past the limit were skipped unchecked, so a body with
+    /// invalid UTF-8 in one of them was refused for its size instead of as not JSON.
+    #[test]
+    fn a_body_past_the_limit_is_refused_for_size_only_if_it_is_json() {
+        let bad = b"{\"keys\":[\"a\",\"b\",\"c\",\"\xff\xff\xffd\"]}";
+        assert!(
+            matches!(parse_mget(bad, 0), Err(ApiError::Json(_))),
+            "{:?}",
+            parse_mget(bad, 0)
+        );
+        let good = br#"{"keys":["a","b","c","d"]}"#;
+        assert!(matches!(
+            parse_mget(good, 2),
+            Err(ApiError::BatchTooLarge { len: 4, max: 2 })
+        ));
+    }
 
     #[test]
     fn json_string_len_is_what_serde_json_writes() {
