@@ -275,13 +275,20 @@ fn check_redis_cli_interactive(addr: SocketAddr) {
     };
     let prompt = format!("127.0.0.1:{port}>");
     wait_for(&prompt);
-    for keys in ["SET greeting hello-tmux", "GET greeting"] {
+    // One command at a time, each after the previous answer is on screen: redis-cli's line
+    // editor switches the terminal mode between commands with TCSAFLUSH, which discards keys
+    // typed ahead (seen once in CI: the GET never arrived).
+    for (keys, answer) in [
+        ("SET greeting hello-tmux", "OK"),
+        ("GET greeting", "\"hello-tmux\""),
+    ] {
         let out = run(
             "tmux",
             &["send-keys", "-t", &session, keys, "Enter"],
             "tmux",
         );
         assert!(out.status.success());
+        wait_for(answer);
     }
     let text = wait_for("\"hello-tmux\"");
     assert!(text.contains("OK"), "no OK on screen:\n{text}");
