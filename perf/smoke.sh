@@ -2,7 +2,8 @@
 # CI smoke run of the load suite: every workload for 2 s over a small preload, wrk only
 # (`run.sh --smoke`, arguments passed on); then, when the binary it built serves RESP
 # (`--resp-listen` in its --help), `resp.sh --quick` against redis-server (about 15 s; needs
-# redis-server, redis-benchmark and redis-cli). PERF_SMOKE_RESP=0 skips the RESP step.
+# redis-server, redis-benchmark and redis-cli). PERF_SMOKE_RESP=0 skips the RESP step. Last,
+# `tails.sh --quick`: read-latency tails of the two shard kinds, tiny sizes (about 10 s).
 set -euo pipefail
 PERF=$(cd "$(dirname "$0")" && pwd)
 bash "$PERF/run.sh" --smoke "$@"
@@ -15,3 +16,4 @@ elif ! "$BIN" --help 2>/dev/null | grep -q -- '--resp-listen'; then
 else
     bash "$PERF/resp.sh" --quick --bin-a "$BIN"
 fi
+bash "$PERF/tails.sh" --quick
