@@ -1,8 +1,9 @@
 //! The HTTP service: a minimal hyper 1.x server on tokio.
 //!
 //! This module owns the runtime and the accept loop: one multi-threaded tokio runtime, one task
-//! per connection, HTTP/1.1 with keep-alive and `TCP_NODELAY`, a connection limit, a header read
-//! timeout, and a graceful shutdown that lets in-flight requests finish. Routing is in
+//! per connection, HTTP/1.1 with keep-alive and `TCP_NODELAY`, a connection limit, a head and a
+//! write-stall time-out on one timer per connection (`watchdog`), and a graceful shutdown that
+//! lets in-flight requests finish. Routing is in
 //! [`routes`], one file per route family (`original`: `/get`, `/set`; `kv`: `/v1/kv/{key}`;
 //! `batch_routes`: `/v1/mget`, `/v1/mset`; `admin`; [`dashboard`]: the status pages), the
 //! acknowledgement policy in `ack`, the answers' shapes in [`reply`], request parsing in
@@ -27,6 +28,7 @@ pub mod query;
 pub mod reply;
 pub mod routes;
 pub mod stats;
+mod watchdog;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,10 +39,11 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::Request;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::clock::Clock;
 use crate::expiry::ExpiryStats;
 use crate::persistence::LogSink;
 use crate::replication::Replicas;
@@ -48,6 +51,7 @@ use crate::store::{AckPolicy, Shard, ShardedStore};
 use crate::sync::Ordering;
 use reply::Reply;
 use stats::HttpStats;
+use watchdog::{Activity, Deadlines, WatchedStream};
 
 /// Limits the HTTP layer enforces.
 #[derive(Debug, Clone)]
@@ -129,6 +133,12 @@ pub async fn serve_with<H, F>(
     F: Future<Output = Reply> + Send + 'static,
 {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let builder = connection_builder(limits);
+    let clock = Clock::coarse();
+    let deadlines = Deadlines {
+        head: limits.header_read_timeout,
+        write_stall: limits.write_timeout,
+    };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -156,23 +166,38 @@ pub async fn serve_with<H, F>(
         stats.connections_open.fetch_add(1, Ordering::Relaxed);
         let open = OpenConnection(stats.clone());
         let handler = handler.clone();
-        // hyper has no write timeout: a client that stops reading would hold its connection
-        // (and the answer's memory) forever. Writes that make no progress for this long fail.
-        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
-        stream.set_write_timeout(Some(limits.write_timeout));
-        let connection = connection_builder(limits).serve_connection(
-            TokioIo::new(Box::pin(stream)),
+        // The head and write-stall time-outs: one timer per connection (see `watchdog`).
+        let activity = Activity::new(clock.clone());
+        let stream = WatchedStream::new(stream, activity.clone());
+        let watchdog = watchdog::watch(activity.clone(), deadlines);
+        let connection = builder.serve_connection(
+            TokioIo::new(stream),
             service_fn(move |req| {
+                activity.request_started();
                 let reply = handler(peer, req);
-                async move { Ok::<_, std::convert::Infallible>(reply.await) }
+                let activity = activity.clone();
+                async move {
+                    let reply = reply.await;
+                    activity.answer_ready();
+                    Ok::<_, std::convert::Infallible>(reply)
+                }
             }),
         );
         let connection = graceful.watch(connection);
+        // The connection runs in a task of its own, supervised by its watchdog, so the
+        // connection's wake-ups never poll the watchdog's timer. A client past a time-out:
+        // aborting the connection's task drops the connection, which closes it.
         tokio::spawn(async move {
-            let _permit = permit;
-            let _open = open;
-            // A client that vanishes mid-request ends here; nothing to report.
-            let _ = connection.await;
+            let mut served = tokio::spawn(async move {
+                let _permit = permit;
+                let _open = open;
+                // A client that vanishes mid-request ends here; nothing to report.
+                let _ = connection.await;
+            });
+            tokio::select! {
+                _ = &mut served => {}
+                _ = watchdog => served.abort(),
+            }
         });
     }
     drop(listener);
@@ -184,13 +209,14 @@ pub async fn serve_with<H, F>(
     }
 }
 
-/// shardkv's HTTP/1 connection settings.
+/// shardkv's HTTP/1 connection settings. hyper's own header time-out is off: it arms a timer
+/// per request, and the connection's watchdog enforces the same deadline with one timer per
+/// connection (see `watchdog`).
 pub fn connection_builder(limits: &HttpLimits) -> http1::Builder {
     let mut builder = http1::Builder::new();
     builder
         .keep_alive(true)
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
+        .header_read_timeout(None)
         .max_buf_size(limits.max_header_bytes);
     builder
 }
