@@ -31,19 +31,13 @@ crate::not_under_loom! {
 }
 
 use crate::clock::Tick;
-use crate::store::{Shard, ShardedStore, TimerOutcome};
+use crate::store::{Shard, ShardedStore, TimerOutcome, TimerTarget};
 use crate::sync::{Arc, AtomicU64, Ordering};
 use wheel::TimingWheel;
 
 /// At most this many fired timers are handled per step, so a mass expiry cannot starve
 /// the queue drain (the rest are handled in the next step, without sleeping).
 const MAX_FIRED_PER_STEP: usize = 65_536;
-
-/// A timer's payload: which key to look at.
-struct Armed {
-    shard: u32,
-    key: Box<[u8]>,
-}
 
 /// Counters the expiry thread publishes for the dashboard.
 #[derive(Debug, Default)]
@@ -62,7 +56,7 @@ pub struct ExpiryStats {
 /// tests and loom models).
 pub struct Expirer<S: Shard> {
     store: Arc<ShardedStore<S>>,
-    wheel: TimingWheel<Armed>,
+    wheel: TimingWheel<TimerTarget>,
     stats: Arc<ExpiryStats>,
 }
 
@@ -107,23 +101,13 @@ impl<S: Shard> Expirer<S> {
     /// Runs one step as if the time were `now`.
     pub fn step_at(&mut self, now: Tick) -> StepReport {
         while let Some(request) = self.store.pop_timer_request() {
-            let armed = Armed {
-                shard: request.shard,
-                key: request.key,
-            };
-            self.wheel.insert(request.at, armed);
+            self.wheel.insert(request.at, request.target);
         }
         for shard in 0..self.store.shard_count() {
             let wheel = &mut self.wheel;
-            let swept = self.store.sweep_if_flagged(shard, |key, at| {
-                wheel.insert(
-                    at,
-                    Armed {
-                        shard: shard as u32,
-                        key,
-                    },
-                )
-            });
+            let swept = self
+                .store
+                .sweep_if_flagged(shard, |target, at| wheel.insert(at, target));
             if swept {
                 self.stats.sweeps.fetch_add(1, Ordering::Relaxed);
             }
@@ -134,10 +118,10 @@ impl<S: Shard> Expirer<S> {
         let store = &self.store;
         let fired = self
             .wheel
-            .advance_bounded(now, MAX_FIRED_PER_STEP, |at, armed| {
-                match store.on_timer(armed.shard as usize, &armed.key, at, now) {
+            .advance_bounded(now, MAX_FIRED_PER_STEP, |at, target| {
+                match store.on_timer(target.shard(), target.key(), at, now) {
                     TimerOutcome::Expired => report.expired += 1,
-                    TimerOutcome::Rearm(deadline) => rearm.push((deadline, armed)),
+                    TimerOutcome::Rearm(deadline) => rearm.push((deadline, target)),
                     TimerOutcome::Gone | TimerOutcome::Stale => {}
                 }
             });
@@ -147,8 +131,8 @@ impl<S: Shard> Expirer<S> {
         self.stats
             .rearmed
             .fetch_add(rearm.len() as u64, Ordering::Relaxed);
-        for (deadline, armed) in rearm {
-            self.wheel.insert(deadline, armed);
+        for (deadline, target) in rearm {
+            self.wheel.insert(deadline, target);
         }
         self.stats
             .pending_timers

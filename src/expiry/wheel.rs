@@ -84,10 +84,11 @@
 //!
 //! # Memory
 //!
-//! A pending timer costs `size_of::<(u64, T)>()` in its slot's `Vec`, plus that `Vec`'s
-//! growth slack (at most 2x). The empty wheel is about 11 KiB (448 empty `Vec`s). An
-//! emptied `Vec` keeps its allocation for reuse unless it has room for more than 1024
-//! timers, so memory comes back after a burst.
+//! A pending timer costs `size_of::<(u64, T)>()` in its slot, whose timers are kept in chunks
+//! of 1024: a slot wastes at most one partly filled chunk, never the up-to-2x slack (and the
+//! freed old block) of a doubling `Vec`, and gives each chunk back as it empties. The empty
+//! wheel is about 11 KiB (448 empty slots); an emptied slot keeps its chunk for reuse only if
+//! it has room for at most 256 timers, so memory comes back after a burst.
 
 use std::fmt;
 
@@ -101,14 +102,73 @@ const SLOT_MASK: u64 = SLOTS as u64 - 1;
 const LEVELS: usize = 7;
 /// The top level, which also takes every timer beyond the horizon.
 const TOP: usize = LEVELS - 1;
-/// An emptied slot whose `Vec` holds more than this many entries gives its memory back.
-const RETAIN_CAPACITY: usize = 1024;
+/// A slot's timers are kept in chunks of this many.
+const CHUNK: usize = 1024;
+/// An emptied slot keeps its chunk for reuse only if it has room for at most this many.
+const RETAIN_CAPACITY: usize = 256;
 /// `advance_bounded` moves at most this many timers between levels per timer it may fire.
 /// A timer moves at most 6 times in its life, so this pace keeps up with firing.
 const MOVES_PER_FIRE: usize = 8;
 
-/// The timers of one slot, each with its deadline.
-type Bucket<T> = Vec<(u64, T)>;
+/// The timers of one slot, each with its deadline: a stack of chunks of at most [`CHUNK`]
+/// timers. A slot that collects a million timers (an hour's TTLs written in a burst share a
+/// level-3 slot) grows a chunk at a time: no doubling, so at most one chunk of slack and no
+/// reallocation that copies them all and leaves the old block to the allocator; and each chunk
+/// is freed as soon as it is emptied, so memory comes back while a big slot fires or cascades.
+/// Every chunk but the last is full; only a slot's one remaining chunk may be empty.
+struct Bucket<T> {
+    chunks: Vec<Vec<(u64, T)>>,
+}
+
+impl<T> Bucket<T> {
+    const fn new() -> Self {
+        Bucket { chunks: Vec::new() }
+    }
+
+    fn push(&mut self, entry: (u64, T)) {
+        match self.chunks.last_mut() {
+            Some(last) if last.len() < CHUNK => last.push(entry),
+            Some(_) => {
+                let mut chunk = Vec::with_capacity(CHUNK);
+                chunk.push(entry);
+                self.chunks.push(chunk);
+            }
+            // The first chunk grows by doubling up to `CHUNK`, so small slots stay small.
+            None => self.chunks.push(vec![entry]),
+        }
+    }
+
+    fn pop(&mut self) -> Option<(u64, T)> {
+        let chunks = self.chunks.len();
+        let last = self.chunks.last_mut()?;
+        let entry = last.pop();
+        if last.is_empty() && (chunks > 1 || last.capacity() > RETAIN_CAPACITY) {
+            self.chunks.pop();
+        }
+        entry
+    }
+
+    fn len(&self) -> usize {
+        match self.chunks.last() {
+            Some(last) => (self.chunks.len() - 1) * CHUNK + last.len(),
+            None => 0,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.chunks.last().is_none_or(Vec::is_empty)
+    }
+
+    #[cfg(test)]
+    fn iter(&self) -> impl Iterator<Item = &(u64, T)> {
+        self.chunks.iter().flatten()
+    }
+
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.chunks.iter().map(Vec::capacity).sum()
+    }
+}
 
 struct Level<T> {
     /// Bit `s` is set iff `slots[s]` is non-empty.
@@ -120,7 +180,7 @@ impl<T> Level<T> {
     fn new() -> Self {
         Level {
             occupied: 0,
-            slots: std::array::from_fn(|_| Vec::new()),
+            slots: std::array::from_fn(|_| Bucket::new()),
         }
     }
 }
@@ -170,7 +230,7 @@ impl<T> TimingWheel<T> {
             elapsed: now,
             len: 0,
             levels: (0..LEVELS).map(|_| Level::new()).collect(),
-            cascading: Vec::new(),
+            cascading: Bucket::new(),
             #[cfg(test)]
             steps: 0,
             #[cfg(test)]
@@ -343,9 +403,6 @@ impl<T> TimingWheel<T> {
         }
         if entries.is_empty() {
             level.occupied &= !(1 << slot);
-            if entries.capacity() > RETAIN_CAPACITY {
-                *entries = Vec::new();
-            }
         }
         fired
     }
@@ -361,9 +418,6 @@ impl<T> TimingWheel<T> {
             };
             debug_assert!(deadline >= self.elapsed);
             self.place(deadline, item);
-        }
-        if self.cascading.is_empty() && self.cascading.capacity() > RETAIN_CAPACITY {
-            self.cascading = Vec::new();
         }
         #[cfg(test)]
         {
@@ -392,7 +446,7 @@ impl<T> TimingWheel<T> {
             for (slot, entries) in l.slots.iter().enumerate() {
                 assert_eq!((l.occupied >> slot) & 1 == 1, !entries.is_empty(), "bitmap");
                 count += entries.len();
-                for &(deadline, _) in entries {
+                for &(deadline, _) in entries.iter() {
                     if deadline <= self.elapsed {
                         assert!(level == 0 && slot == current, "due timer out of place");
                         continue;
@@ -415,7 +469,7 @@ impl<T> TimingWheel<T> {
                 }
             }
         }
-        for &(deadline, _) in &self.cascading {
+        for &(deadline, _) in self.cascading.iter() {
             assert!(deadline >= self.elapsed, "cascading timer already overdue");
         }
         assert_eq!(count + self.cascading.len(), self.len, "len");
@@ -426,7 +480,7 @@ impl<T> TimingWheel<T> {
         self.levels
             .iter()
             .flat_map(|l| l.slots.iter())
-            .map(Vec::capacity)
+            .map(Bucket::capacity)
             .sum::<usize>()
             + self.cascading.capacity()
     }
@@ -810,7 +864,7 @@ mod tests {
         assert!(w.capacity() >= 20_000);
         assert_eq!(advance(&mut w, 1 << 20).len(), 20_000);
         assert!(w.is_empty());
-        assert!(w.capacity() <= 3 * RETAIN_CAPACITY, "{}", w.capacity());
+        assert!(w.capacity() <= 3 * CHUNK, "{}", w.capacity());
         // Small slots keep their allocation.
         let mut w = TimingWheel::new(0);
         for id in 0..100 {

@@ -67,7 +67,7 @@ pub use record::break_release_for_model;
 pub use record::Record;
 pub use rwlock::RwLockShard;
 pub use shard::Shard;
-pub use timers::{TimerOutcome, TimerRequest};
+pub use timers::{TimerOutcome, TimerRequest, TimerTarget, INLINE_KEY_BYTES};
 pub use transaction::Transaction;
 
 use crate::clock::{Clock, Tick};

@@ -22,15 +22,82 @@ pub(crate) enum BrokenStep {
     ExpiryCheck = 1,
 }
 
-/// A request from a writer to the expiry thread: arm a timer for `key` at `at`.
+/// A request from a writer to the expiry thread: arm a timer for `target` at `at`.
 #[derive(Debug)]
 pub struct TimerRequest {
-    /// The key's shard.
-    pub shard: u32,
-    /// The key.
-    pub key: Box<[u8]>,
+    /// The key and its shard.
+    pub target: TimerTarget,
     /// The tick at which the timer fires.
     pub at: Tick,
+}
+
+/// Keys up to this many bytes are kept inside a timer; longer ones in an allocation of their own.
+pub const INLINE_KEY_BYTES: usize = 20;
+
+/// Which key a timer is for: its shard and its bytes, in 24 bytes. A pending timer is one per
+/// key with a TTL, so its size is part of every such key's cost (with the deadline, a wheel
+/// slot holds 32 bytes). Keys up to [`INLINE_KEY_BYTES`] sit inline, so most timers cost no
+/// allocation; a timer never holds the key's record, which would keep an overwritten or
+/// deleted value alive until the timer fired.
+pub struct TimerTarget(Target);
+
+enum Target {
+    Inline {
+        shard: u16,
+        len: u8,
+        bytes: [u8; INLINE_KEY_BYTES],
+    },
+    Boxed {
+        shard: u16,
+        key: Box<[u8]>,
+    },
+}
+
+impl TimerTarget {
+    /// The timer target for `key` in `shard` (shard indices stay below
+    /// [`MAX_TOTAL_SHARDS`](super::MAX_TOTAL_SHARDS), so they fit 16 bits).
+    pub fn new(shard: usize, key: &[u8]) -> TimerTarget {
+        let shard = u16::try_from(shard).expect("shard indices are below MAX_TOTAL_SHARDS");
+        if key.len() <= INLINE_KEY_BYTES {
+            let mut bytes = [0; INLINE_KEY_BYTES];
+            bytes[..key.len()].copy_from_slice(key);
+            TimerTarget(Target::Inline {
+                shard,
+                len: key.len() as u8,
+                bytes,
+            })
+        } else {
+            TimerTarget(Target::Boxed {
+                shard,
+                key: key.into(),
+            })
+        }
+    }
+
+    /// The key's shard.
+    pub fn shard(&self) -> usize {
+        match &self.0 {
+            Target::Inline { shard, .. } | Target::Boxed { shard, .. } => usize::from(*shard),
+        }
+    }
+
+    /// The key.
+    pub fn key(&self) -> &[u8] {
+        match &self.0 {
+            Target::Inline { len, bytes, .. } => &bytes[..usize::from(*len)],
+            Target::Boxed { key, .. } => key,
+        }
+    }
+}
+
+impl std::fmt::Debug for TimerTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys are never logged: the length says enough.
+        f.debug_struct("TimerTarget")
+            .field("shard", &self.shard())
+            .field("key_len", &self.key().len())
+            .finish()
+    }
 }
 
 /// What the expiry thread's handling of one fired timer did.
@@ -50,8 +117,7 @@ pub enum TimerOutcome {
 impl<S: Shard> ShardedStore<S> {
     pub(crate) fn request_timer(&self, shard: usize, key: &[u8], at: Tick) {
         let request = TimerRequest {
-            shard: shard as u32,
-            key: key.into(),
+            target: TimerTarget::new(shard, key),
             at,
         };
         if self.timers.push(request).is_err() {
@@ -129,8 +195,9 @@ impl<S: Shard> ShardedStore<S> {
 
     /// If `shard` was flagged (its timer requests overflowed the queue, or it was promoted by a
     /// failover), clears the flag and arms a timer for every key with a TTL and none
-    /// responsible for it: calls `arm(key, tick)` for each. Returns whether the shard was swept.
-    pub fn sweep_if_flagged(&self, shard: usize, mut arm: impl FnMut(Box<[u8]>, Tick)) -> bool {
+    /// responsible for it: calls `arm(target, tick)` for each. Returns whether the shard was
+    /// swept.
+    pub fn sweep_if_flagged(&self, shard: usize, mut arm: impl FnMut(TimerTarget, Tick)) -> bool {
         let slot = &self.slots[shard];
         if !slot.write.needs_sweep.swap(false, Ordering::AcqRel) {
             return false;
@@ -141,19 +208,19 @@ impl<S: Shard> ShardedStore<S> {
         let mut keys = Vec::new();
         slot.primary_map().for_each(|record, entry| {
             if unarmed(entry) {
-                keys.push(Box::<[u8]>::from(record.key()));
+                keys.push(TimerTarget::new(shard, record.key()));
             }
         });
-        for key in keys {
+        for target in keys {
             let _seq = lock(&slot.write.section);
-            let deadline = slot.primary_map().read(&key, |e| {
+            let deadline = slot.primary_map().read(target.key(), |e| {
                 e.map(|(_, e)| e).filter(|e| unarmed(e)).map(|e| {
                     e.set_timer_at(e.deadline);
                     e.deadline
                 })
             });
             if let Some(deadline) = deadline {
-                arm(key, deadline);
+                arm(target, deadline);
             }
         }
         true
@@ -166,5 +233,26 @@ impl<S: Shard> ShardedStore<S> {
     #[cfg(feature = "testing")]
     pub fn break_expiry_check_for_model(&self) {
         self.broken.turn_on(BrokenStep::ExpiryCheck as u8);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_target_is_24_bytes_and_a_wheel_slot_32() {
+        assert_eq!(std::mem::size_of::<TimerTarget>(), 24);
+        assert_eq!(std::mem::size_of::<(Tick, TimerTarget)>(), 32);
+    }
+
+    #[test]
+    fn short_and_long_keys_come_back_as_they_went_in() {
+        for len in [0, 1, 7, INLINE_KEY_BYTES, INLINE_KEY_BYTES + 1, 4096] {
+            let key: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let target = TimerTarget::new(65_535, &key);
+            assert_eq!(target.key(), &key[..]);
+            assert_eq!(target.shard(), 65_535);
+        }
     }
 }
