@@ -16,4 +16,5 @@ elif ! "$BIN" --help 2>/dev/null | grep -q -- '--resp-listen'; then
 else
     bash "$PERF/resp.sh" --quick --bin-a "$BIN"
 fi
+bash "$PERF/memory.sh" --quick --bin "$BIN"
 bash "$PERF/tails.sh" --quick
