@@ -1,16 +1,15 @@
-//! The HTTP ceiling for the load suite (`perf/run.sh`): the fastest a shardkv-shaped server can
-//! answer on this machine.
+//! Ceiling B of the load suite (`perf/run.sh`): shardkv's HTTP layer with the store taken out.
+//! Ceiling A (`examples/bare.rs`) is a bare hyper server; B/A is what our connection layer costs.
 //!
-//! It is shardkv's HTTP layer with the store taken out, built from shardkv's own code so the
-//! settings cannot drift apart: the runtime from `server::build_runtime` (multi-threaded tokio,
-//! `--workers`, default one worker per core), the listener from `http::bind` (`SO_REUSEADDR`,
-//! backlog 1024), and the accept loop and connection settings from `http::serve_with`
-//! (`TCP_NODELAY`, connection limit, write timeout, graceful shutdown, and the `http1::Builder`
-//! with keep-alive, `TokioTimer` header read timeout and read-buffer limit), with the limits
-//! from `server::http_limits`, and the same mimalloc global allocator. Every request, whatever
-//! its method or path, gets what shardkv's `/set` answers: `200`, `content-type: text/plain;
-//! charset=utf-8` and the 2-byte body `OK`. So every shardkv figure in `perf/RESULTS.md` can be
-//! read as a fraction of what the HTTP layer alone allows.
+//! It is built from shardkv's own code so the settings cannot drift apart: the runtime from
+//! `server::build_runtime` (multi-threaded tokio, `--workers`, default one worker per core), the
+//! listener from `http::bind` (`SO_REUSEADDR`, backlog 1024), and the accept loop and
+//! connection settings from `http::serve_with` (`TCP_NODELAY`, connection limit, graceful
+//! shutdown, the per-connection watchdog for the head and write-stall time-outs, and the
+//! `http1::Builder` with keep-alive and the read-buffer limit), with the limits from
+//! `server::http_limits`, and the same mimalloc global allocator. Every request, whatever its
+//! method or path, gets what shardkv's `/set` answers: `200`, `content-type: text/plain;
+//! charset=utf-8` and the 2-byte body `OK`.
 //!
 //! It takes shardkv's command line (only `--listen`, `--workers` and the HTTP limits matter):
 //!
