@@ -1332,6 +1332,8 @@ fn table() -> Vec<(&'static str, Vec<Cmd>)> {
                 t(Shape, &["INFO", "server"]),
                 t(ReclaimedShape, &["MEMORY", "USAGE", "none"]),
                 e(&["CONFIG", "RESETSTAT"]),
+                e(&["CONFIG", "SET", "maxmemory-policy", "foo"]),
+                e(&["CONFIG", "SET", "maxmemory-policy", "NoEviction"]),
                 e(&["FUNCTION", "FLUSH"]),
                 e(&["FUNCTION", "FLUSH", "SYNC"]),
                 e(&["FLUSHALL", "ASYNC"]),

@@ -12,6 +12,7 @@
 //! - [`bits`] — GETBIT/SETBIT/BITCOUNT/BITPOS.
 //! - [`lcs`] — LCS and its options.
 //! - [`encoding`] — what OBJECT ENCODING reports for a string value.
+//! - [`human`] — byte counts as INFO prints them for a human (`maxmemory_human`).
 //!
 //! These functions must never panic on any input and must never allocate more than the
 //! limits they are given allow (the LCS table and SETRANGE padding are checked first).
@@ -20,6 +21,7 @@ mod big_natural;
 pub mod bits;
 pub mod encoding;
 pub mod glob;
+pub mod human;
 pub mod integer;
 pub mod lcs;
 pub mod long_double;

@@ -11,6 +11,18 @@ use std::sync::atomic::Ordering;
 use bytes::Bytes;
 
 use super::is;
+
+/// The eviction policies Redis accepts besides `noeviction`: named so a client asking for one
+/// learns it is not available here, and any other name gets Redis's list.
+const EVICTION_POLICIES: [&str; 7] = [
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+];
 use crate::redis_value::glob::glob_match;
 use crate::resp::context::CommandContext;
 use crate::resp::error::CommandError;
@@ -170,10 +182,16 @@ pub fn config<S: Shard>(
                     .and_then(|v| v.parse::<u64>().ok())
                     .ok_or_else(|| failed(&shown, "argument couldn't be parsed into an integer"))?,
                 "maxmemory-policy" if is(&pair[1], "noeviction") => 0,
-                "maxmemory-policy" => {
+                "maxmemory-policy" if EVICTION_POLICIES.iter().any(|p| is(&pair[1], p)) => {
                     return Err(failed(
                         &shown,
                         "only noeviction is available: eviction policies are not implemented",
+                    ))
+                }
+                "maxmemory-policy" => {
+                    return Err(failed(
+                        &shown,
+                        "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction",
                     ))
                 }
                 _ => return Err(failed(&shown, "can't set immutable config")),

@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
+use crate::redis_value::human::human_bytes;
 use crate::resp::clients::unix_ms;
 use crate::resp::command::COMMANDS;
 use crate::resp::context::CommandContext;
@@ -130,15 +131,17 @@ fn section<S: Shard>(server: &RespServer<S>, _db: usize, name: &str, out: &mut S
         }
         "memory" => {
             let used = store.memory_used();
-            let max = store.max_memory();
+            let max = match store.max_memory() {
+                u64::MAX => 0,
+                max => max,
+            };
             let rss = rss_bytes();
             let _ = write!(
                 out,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{:.2}M\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{:.2}M\r\nmaxmemory:{}\r\nmaxmemory_human:{:.2}M\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\n",
-                used as f64 / 1048576.0,
-                rss as f64 / 1048576.0,
-                if max == u64::MAX { 0 } else { max },
-                if max == u64::MAX { 0.0 } else { max as f64 / 1048576.0 },
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\n",
+                human_bytes(used),
+                human_bytes(rss),
+                human_bytes(max),
                 if used == 0 { 0.0 } else { rss as f64 / used as f64 },
             );
         }
