@@ -50,23 +50,16 @@ need_apt redis-cli redis-tools
 OUT="$PERF_DIR/out"
 mkdir -p "$OUT/logs"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-used_memory() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }'; }
-
 # start KIND: a fresh server; sets PORT and PID.
 start() {
     local logf="$OUT/logs/eviction-$1.log"
     if [ "$1" = redis ]; then
-        PORT=$(free_port)
-        redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$logf" 2>&1 &
-        PID=$!
-        PIDS+=("$PID")
-        for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+        start_resp_server "$logf" redis
     else
-        start_server "$logf" "$BIN" --replicas 0 --log warn,shardkv=info
-        PID=$SERVER_PID
-        PORT=$(grep -o 'redis://[0-9.]*:[0-9]*' "$logf" | tail -1 | sed 's|.*:||')
+        start_resp_server "$logf" "$BIN" --replicas 0 --log warn,shardkv=info
     fi
+    PID=$SERVER_PID
+    PORT=$RESP_PORT
 }
 stop() {
     kill "$PID" 2>/dev/null || true

@@ -26,6 +26,14 @@
 #   cpu_ticks PID                   utime + stime of a process from /proc/PID/stat, in ticks
 #   CLK_TCK                         clock ticks per second
 #   status_kb PID FIELD             a /proc/PID/status field in kB (VmRSS, VmHWM)
+#   free_port                       a free TCP port on 127.0.0.1
+#   start_resp_server LOG redis|BIN ARGS...
+#                                   a fresh server speaking RESP on a free loopback port:
+#                                   `redis-server --save '' --appendonly no ARGS` (waits for its
+#                                   PING), or shardkv's BIN through start_server (its port read
+#                                   from the "listening on redis://" line); sets SERVER_PID and
+#                                   RESP_PORT
+#   used_memory PORT                INFO memory's used_memory of the RESP server on PORT
 #   dash_keys URL                   the key count on URL's /dashboard
 #   wrk_until_keys PID URL KEYS [S] waits for a preloading wrk PID, stopping it with SIGINT (it
 #                                   still prints its summary) once /dashboard counts KEYS keys
@@ -181,6 +189,25 @@ cpu_ticks() { # utime + stime of a process, in clock ticks
     set -- $rest
     echo $((${12} + ${13}))
 }
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+used_memory() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }'; }
+
+start_resp_server() { # log redis|bin args...
+    local logf=$1 kind=$2
+    shift 2
+    if [ "$kind" = redis ]; then
+        RESP_PORT=$(free_port)
+        redis-server --port "$RESP_PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize no "$@" >"$logf" 2>&1 &
+        SERVER_PID=$!
+        PIDS+=("$SERVER_PID")
+        for _ in $(seq 100); do redis-cli -p "$RESP_PORT" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+        die "redis-server did not answer PING on port $RESP_PORT (log: $logf)"
+    fi
+    start_server "$logf" "$kind" "$@"
+    RESP_PORT=$(grep -o 'redis://[0-9.]*:[0-9]*' "$logf" | tail -1 | sed 's|.*:||')
+    [ -n "$RESP_PORT" ] || die "$(basename "$kind") logged no Redis-protocol port (log: $logf)"
+}
+
 status_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"; }
 dash_keys() { curl -fsS --max-time 5 "$1/dashboard" | grep -o '"keys":[0-9]*' | head -1 | cut -d: -f2; }
 

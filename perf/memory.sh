@@ -42,24 +42,16 @@ need_apt redis-cli redis-tools
 OUT="$PERF_DIR/out"
 mkdir -p "$OUT/logs"
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-used_memory() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: '$1 == "used_memory" { print $2 }'; }
-
 ROWS=()
 measure() { # name ttl
     local name=$1 ttl=$2 logf="$OUT/logs/memory-$1-$2.log" pid port rss0 rss1 used0 used1 keys t0 t1
     if [ "$name" = redis ]; then
-        port=$(free_port)
-        redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --daemonize no >"$logf" 2>&1 &
-        pid=$!
-        PIDS+=("$pid")
-        for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+        start_resp_server "$logf" redis
     else
-        start_server "$logf" "$BIN" --replicas 0 --store "$name" --log warn,shardkv=info
-        pid=$SERVER_PID
-        port=$(grep -o 'redis://[0-9.]*:[0-9]*' "$logf" | tail -1 | sed 's|.*:||')
-        [ -n "$port" ] || die "$name: no Redis-protocol port in $logf"
+        start_resp_server "$logf" "$BIN" --replicas 0 --store "$name" --log warn,shardkv=info
     fi
+    pid=$SERVER_PID
+    port=$RESP_PORT
     sleep 1
     rss0=$(status_kb "$pid" VmRSS)
     used0=$(used_memory "$port")

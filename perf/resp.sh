@@ -136,9 +136,6 @@ LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "raw logs in $OUT; load average (1, 5, 15 min): $LOAD_BEFORE"
 
 # ---------------------------------------------------------------- servers
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 cli() { # port args...: redis-cli against the loopback port, pinned like the load generator
     local port=$1
     shift
