@@ -61,11 +61,7 @@ start() {
     PID=$SERVER_PID
     PORT=$RESP_PORT
 }
-stop() {
-    kill "$PID" 2>/dev/null || true
-    wait "$PID" 2>/dev/null || true
-    forget "$PID"
-}
+stop() { stop_server "$PID"; }
 
 # The per-key bytes of a server kind, from a 10k-key fill, and its empty used_memory.
 calibrate() {

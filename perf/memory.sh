@@ -64,9 +64,7 @@ measure() { # name ttl
     [ "$keys" = "$KEYS" ] || die "$name: DBSIZE is $keys after loading $KEYS keys"
     rss1=$(status_kb "$pid" VmRSS)
     used1=$(used_memory "$port")
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
-    forget "$pid"
+    stop_server "$pid"
     local row
     row=$(awk -v n="$name" -v t="$ttl" -v k="$KEYS" -v a="$rss0" -v b="$rss1" -v u="$used0" -v v="$used1" -v t0="$t0" -v t1="$t1" 'BEGIN {
         printf "%s,%s,%d,%.1f,%.1f,%.1f,%.1f,%.1f", n, t, k, a / 1024, b / 1024, (b - a) * 1024 / k, (v - u) / k, (t1 - t0) / 1e9 }')

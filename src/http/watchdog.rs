@@ -38,8 +38,9 @@ use crate::clock::{ticks_ceil, Clock, Tick, NEVER};
 use crate::sync::{AtomicU64, Ordering};
 
 /// What one connection is doing, stamped with the coarse clock. Written by the connection's own
-/// task only (the service and the stream), read by its watchdog in the same task: relaxed
-/// atomics, never contended.
+/// task only (the service and the stream) and read by its watchdog's task: relaxed atomics,
+/// never contended. A stamp read a moment stale moves a check by at most that moment; the
+/// watchdog re-reads them when it next fires.
 pub(super) struct Activity {
     clock: Clock,
     /// Since when the connection waits for a request head, or [`NEVER`] while a request is
@@ -116,13 +117,12 @@ pub(super) struct Deadlines {
 pub(super) async fn watch(activity: Arc<Activity>, deadlines: Deadlines) -> Expired {
     let head = ticks_ceil(deadlines.head).max(1);
     let write_stall = ticks_ceil(deadlines.write_stall).max(1);
-    let period = head.min(write_stall);
-    let sleep = tokio::time::sleep(Duration::from_millis(period));
+    let sleep = tokio::time::sleep(Duration::from_millis(head.min(write_stall)));
     tokio::pin!(sleep);
     loop {
         sleep.as_mut().await;
         let now = activity.clock.now();
-        match next_check(&activity, now, head, write_stall, period) {
+        match next_check(&activity, now, head, write_stall) {
             Err(expired) => return expired,
             Ok(at) => {
                 let wait = Duration::from_millis(at.saturating_sub(now).max(1));
@@ -132,15 +132,15 @@ pub(super) async fn watch(activity: Arc<Activity>, deadlines: Deadlines) -> Expi
     }
 }
 
-/// At `now`: the tick of the next check, or the deadline already missed.
+/// At `now`: the tick of the next check (a deadline running now, or one shorter time-out from
+/// now, by which any deadline starting later is caught), or the deadline already missed.
 fn next_check(
     activity: &Activity,
     now: Tick,
     head: Tick,
     write_stall: Tick,
-    period: Tick,
 ) -> Result<Tick, Expired> {
-    let mut next = now.saturating_add(period);
+    let mut next = now.saturating_add(head.min(write_stall));
     let stalled = activity.stalled_since.load(Ordering::Relaxed);
     if stalled != NEVER {
         let deadline = stalled.saturating_add(write_stall);
@@ -238,9 +238,9 @@ mod tests {
     #[test]
     fn a_connection_that_sends_no_head_expires_at_the_head_deadline_exactly() {
         let (a, _) = activity_at(1000);
-        assert_eq!(next_check(&a, 1000, 30, 50, 30), Ok(1030));
-        assert_eq!(next_check(&a, 1029, 30, 50, 30), Ok(1030));
-        assert_eq!(next_check(&a, 1030, 30, 50, 30), Err(Expired::Head));
+        assert_eq!(next_check(&a, 1000, 30, 50), Ok(1030));
+        assert_eq!(next_check(&a, 1029, 30, 50), Ok(1030));
+        assert_eq!(next_check(&a, 1030, 30, 50), Err(Expired::Head));
     }
 
     #[test]
@@ -248,11 +248,11 @@ mod tests {
         let (a, clock) = activity_at(0);
         a.request_started();
         // Handling takes longer than the head time-out: only periodic checks.
-        assert_eq!(next_check(&a, 100, 30, 50, 30), Ok(130));
+        assert_eq!(next_check(&a, 100, 30, 50), Ok(130));
         clock.set(120);
         a.answer_ready();
-        assert_eq!(next_check(&a, 130, 30, 50, 30), Ok(150));
-        assert_eq!(next_check(&a, 150, 30, 50, 30), Err(Expired::Head));
+        assert_eq!(next_check(&a, 130, 30, 50), Ok(150));
+        assert_eq!(next_check(&a, 150, 30, 50), Err(Expired::Head));
     }
 
     #[test]
@@ -264,10 +264,10 @@ mod tests {
         clock.set(40);
         // A second Pending does not move the stall's start.
         a.wrote::<()>(&Poll::Pending);
-        assert_eq!(next_check(&a, 40, 30, 50, 30), Ok(60));
-        assert_eq!(next_check(&a, 60, 30, 50, 30), Err(Expired::WriteStall));
+        assert_eq!(next_check(&a, 40, 30, 50), Ok(60));
+        assert_eq!(next_check(&a, 60, 30, 50), Err(Expired::WriteStall));
         a.wrote(&Poll::Ready(()));
-        assert_eq!(next_check(&a, 60, 30, 50, 30), Ok(90));
+        assert_eq!(next_check(&a, 60, 30, 50), Ok(90));
     }
 
     #[test]
@@ -281,9 +281,9 @@ mod tests {
             clock.set(t);
             a.wrote::<()>(&Poll::Pending);
             a.wrote(&Poll::Ready(()));
-            assert!(next_check(&a, t, 30, 50, 30).is_ok(), "closed at {t}");
+            assert!(next_check(&a, t, 30, 50).is_ok(), "closed at {t}");
         }
-        assert_eq!(next_check(&a, 100, 30, 50, 30), Ok(130));
-        assert_eq!(next_check(&a, 130, 30, 50, 30), Err(Expired::Head));
+        assert_eq!(next_check(&a, 100, 30, 50), Ok(130));
+        assert_eq!(next_check(&a, 130, 30, 50), Err(Expired::Head));
     }
 }
