@@ -170,6 +170,18 @@ pub struct Config {
     #[arg(long)]
     pub max_memory: Option<u64>,
 
+    /// What a write that needs room past --max-memory does, with Redis's names: noeviction
+    /// (refuse it: 507, Redis's OOM error), allkeys-lru, allkeys-lfu, allkeys-random,
+    /// volatile-lru, volatile-lfu, volatile-random or volatile-ttl (evict keys to make room).
+    /// Settable at run time (POST /admin/config, CONFIG SET maxmemory-policy).
+    #[arg(long, default_value = "noeviction", value_parser = parse_policy)]
+    pub maxmemory_policy: crate::store::EvictionPolicy,
+
+    /// Entries ranked per eviction (Redis's maxmemory-samples): more is closer to exact LRU/LFU
+    /// and costs more per eviction.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=64))]
+    pub maxmemory_samples: u64,
+
     /// Keys to pre-size the shards for (avoids resizes while loading).
     #[arg(long, default_value_t = 0)]
     pub initial_capacity: usize,
@@ -223,6 +235,10 @@ impl Default for QueueCapacities {
             timer: 1 << 18,
         }
     }
+}
+
+fn parse_policy(name: &str) -> Result<crate::store::EvictionPolicy, String> {
+    crate::store::EvictionPolicy::parse(name).map_err(|e| e.to_string())
 }
 
 /// Half of the machine's memory (`MemTotal` in /proc/meminfo), or 4 GiB where unknown.

@@ -16,6 +16,8 @@
 //!   and re-syncs that copy a shard without holding its writers.
 //! - [`persistence`]: a sink: the append-only log, snapshots, start-up recovery (`--data-dir`).
 //! - [`expiry`]: the timing wheel and the expiry thread (which also runs the store's upkeep).
+//! - `eviction`: the thread that runs the store's eviction sampling ahead of the writers
+//!   (the policies, the access words and the candidate pool are `store::eviction`).
 //! - [`clock`]: the coarse 1 ms clock every deadline is measured on.
 //! - `resp` (feature `server`): the Redis protocol (RESP2/RESP3): listener, connection loop,
 //!   parser, encoder, dispatcher and `resp::cmd`, one file per command family. Read-modify-write
@@ -24,7 +26,7 @@
 //!   binds every front-end's socket.
 //! - `server` and `config` (feature `server`): start-up, the CLI, and shutdown.
 //! - [`sync`]: std or loom primitives; the only module that names loom's cfg.
-//! - `worker`: the one background-thread type (expiry, apply and log threads).
+//! - `worker`: the one background-thread type (expiry, eviction, apply and log threads).
 //! - [`redis_value`]: pure Redis 7.0 string-command logic (integers, INCRBYFLOAT, glob,
 //!   ranges, bits, LCS, encodings) for the RESP front-end; no store, no I/O.
 //! - [`counter`]: striped statistics counters that do not bounce cache lines.
@@ -54,5 +56,6 @@ pub mod store;
 pub mod sync;
 pub mod traffic;
 not_under_loom! {
+    pub mod eviction;
     pub mod worker;
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::clock::Clock;
 use crate::config::RespListen;
 use crate::config::{default_max_memory, AckMode, Config, FsyncArg, StoreKind};
+use crate::eviction::EvictionThread;
 use crate::expiry::ExpiryThread;
 use crate::http::{self, AppState, HttpLimits};
 use crate::persistence::{lease, recovery, FsyncMode, LogThread, PersistenceError};
@@ -52,9 +53,12 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
         max_memory: config.max_memory.unwrap_or_else(default_max_memory),
         timer_queue_capacity: config.queue_capacities().timer,
         databases: config.databases as usize,
+        eviction_policy: config.maxmemory_policy,
     };
     let store = Arc::new(ShardedStore::<S>::new(store_config, Clock::coarse()));
+    store.set_eviction_samples(config.maxmemory_samples as usize);
     let expiry = ExpiryThread::start(store.clone())?;
+    let eviction = EvictionThread::start(store.clone())?;
     let replicas = Arc::new(
         Replicas::attach(store.clone(), config.queue_capacities().replica)
             .map_err(std::io::Error::other)?,
@@ -175,6 +179,7 @@ fn run_with<S: Shard>(config: Config) -> std::io::Result<()> {
     drop(log);
     drop(apply);
     drop(expiry);
+    drop(eviction);
     Ok(())
 }
 

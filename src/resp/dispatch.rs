@@ -143,7 +143,10 @@ fn check<S: Shard>(
     let queued = session.multi.is_some() && !spec.has(flags::IMMEDIATE_IN_MULTI);
     let store = server.store();
     let max = store.max_memory();
-    if (spec.has(flags::DENYOOM) || queued) && max != u64::MAX && store.memory_used() > max {
+    // As Redis's processCommand: before a command that may grow memory, make room (under an
+    // evicting policy), then refuse it if the estimate is still over the cap. Outside any
+    // writer section: nothing is held while a dispatch runs.
+    if (spec.has(flags::DENYOOM) || queued) && max != u64::MAX && store.make_room(0, 0).is_err() {
         return Err((
             Some(spec),
             CommandError::Store(crate::store::StoreError::MemoryFull {

@@ -58,13 +58,14 @@ impl Entry {
         self.timer_at.store(tick, Ordering::Release);
     }
 
-    /// The metadata of this entry, detached from the map; `value_len` is the record's.
-    pub fn meta(&self, value_len: usize) -> EntryMeta {
+    /// The metadata of this entry and its `record`, detached from the map.
+    pub fn meta(&self, record: &super::Record) -> EntryMeta {
         EntryMeta {
             version: self.version,
             deadline: self.deadline,
             timer_at: self.timer_at(),
-            value_len,
+            value_len: record.value_len(),
+            access: record.access(),
         }
     }
 }
@@ -99,4 +100,6 @@ pub struct EntryMeta {
     pub timer_at: Tick,
     /// The value's length in bytes.
     pub value_len: usize,
+    /// The record's access word (see `store::eviction::access`).
+    pub access: u32,
 }

@@ -38,6 +38,7 @@ use papaya::{Compute, Operation};
 
 use super::entry::{Entry, EntryMeta};
 use super::record::Record;
+use super::shard::Walked;
 use super::Shard;
 
 /// Entries a write copies to the new table while a resize is in progress (papaya's default).
@@ -87,7 +88,7 @@ impl Shard for LockFreeShard {
         match result {
             Compute::Updated {
                 old: (record, old), ..
-            } => Ok(Some(old.meta(record.value_len()))),
+            } => Ok(Some(old.meta(record))),
             Compute::Aborted(refused) => Err(refused),
             Compute::Inserted(..) | Compute::Removed(..) => Ok(None),
         }
@@ -97,7 +98,7 @@ impl Shard for LockFreeShard {
         let guard = self.map.guard();
         self.map
             .remove_entry(key, &guard)
-            .map(|(record, entry)| entry.meta(record.value_len()))
+            .map(|(record, entry)| entry.meta(record))
     }
 
     fn clear(&self) {
@@ -113,6 +114,33 @@ impl Shard for LockFreeShard {
 
     fn len(&self) -> usize {
         self.map.len()
+    }
+
+    const WALK_BLOCKS_WRITERS: bool = false;
+
+    fn walk(&self, skip: usize, mut f: impl FnMut(&Record, &Entry) -> bool) -> Walked {
+        let guard = self.map.guard();
+        let mut entries = self.map.iter(&guard);
+        if skip > 0 && entries.nth(skip - 1).is_none() {
+            return Walked {
+                visited: 0,
+                finished: true,
+            };
+        }
+        let mut visited = 0;
+        for (record, entry) in entries {
+            visited += 1;
+            if !f(record, entry) {
+                return Walked {
+                    visited,
+                    finished: false,
+                };
+            }
+        }
+        Walked {
+            visited,
+            finished: true,
+        }
     }
 
     fn for_each(&self, mut f: impl FnMut(&Record, &Entry)) {

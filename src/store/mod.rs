@@ -36,6 +36,7 @@ mod change;
 mod copies;
 mod entry;
 mod error;
+pub mod eviction;
 crate::not_under_loom! {
     mod lockfree;
     pub use lockfree::LockFreeShard;
@@ -60,6 +61,7 @@ pub use change::{
 pub use copies::RolesSection;
 pub use entry::{Entry, EntryMeta};
 pub use error::{Condition, StoreError, Versions, MAX_CONDITION_VERSIONS};
+pub use eviction::{EvictionPolicy, UnknownPolicy};
 pub use keyspace::{ScanCursor, ScanPage};
 pub use receipt::{Acknowledgement, BatchReceipt, Receipt};
 #[cfg(feature = "testing")]
@@ -67,6 +69,7 @@ pub use record::break_release_for_model;
 pub use record::Record;
 pub use rwlock::RwLockShard;
 pub use shard::Shard;
+pub use shard::Walked;
 pub use timers::{TimerOutcome, TimerRequest, TimerTarget, INLINE_KEY_BYTES};
 pub use transaction::Transaction;
 
@@ -74,7 +77,9 @@ use crate::clock::{Clock, Tick};
 use crate::counter::StripedCounter;
 use crate::sync::{BoundedQueue, BrokenSwitch, Ordering};
 use change::Sinks;
+use eviction::Eviction;
 use slot::Slot;
+use timers::BrokenStep;
 
 /// The most replica copies a shard may have (copies are tracked in a 64-bit mask).
 pub const MAX_REPLICAS: usize = 63;
@@ -161,6 +166,8 @@ pub struct StoreConfig {
     /// Numbered keyspaces (Redis's `SELECT`), each with `shards` shards of its own; at least 1.
     /// HTTP serves database 0.
     pub databases: usize,
+    /// What a write that needs room past `max_memory` does (Redis's `maxmemory-policy`).
+    pub eviction_policy: EvictionPolicy,
 }
 
 impl Default for StoreConfig {
@@ -174,6 +181,7 @@ impl Default for StoreConfig {
             max_memory: u64::MAX,
             replicas: 0,
             databases: 1,
+            eviction_policy: EvictionPolicy::NoEviction,
         }
     }
 }
@@ -233,6 +241,10 @@ pub struct StoreStats {
     pub expired_by_wheel: StripedCounter,
     /// Timer requests that did not fit the queue (their shard was swept instead).
     pub timer_queue_overflows: StripedCounter,
+    /// Live keys removed to make room (Redis's `evicted_keys`).
+    pub evicted_keys: StripedCounter,
+    /// Expired entries the eviction walk reclaimed before the wheel did.
+    pub expired_by_eviction: StripedCounter,
 }
 
 /// N shards of `S` per database behind one routing hash.
@@ -257,7 +269,10 @@ pub struct ShardedStore<S: Shard> {
     bytes: StripedCounter,
     /// The memory limit in force (`config.max_memory` at start, changed by `set_max_memory`).
     max_memory: std::sync::atomic::AtomicU64,
-    /// The loom models' broken variants of the timer protocol (off outside the loom build).
+    /// The eviction policy, its sampling walk and candidate pool.
+    eviction: Eviction,
+    /// The loom models' broken variants of the timer and eviction protocols (off outside the
+    /// loom build).
     broken: BrokenSwitch,
 }
 
@@ -304,6 +319,7 @@ impl<S: Shard> ShardedStore<S> {
             sinks: Sinks::new(),
             bytes: StripedCounter::default(),
             max_memory: std::sync::atomic::AtomicU64::new(config.max_memory),
+            eviction: Eviction::new(config.eviction_policy),
             broken: BrokenSwitch::default(),
         }
     }
@@ -435,11 +451,14 @@ impl<S: Shard> ShardedStore<S> {
         let lookup = slot.primary_map().read(key, |entry| match entry {
             None => Lookup::Miss,
             Some((_, e)) if e.is_expired(now) => Lookup::Expired,
-            Some((record, e)) => Lookup::Hit(Found {
-                record: record.clone(),
-                version: e.version,
-                deadline: e.deadline,
-            }),
+            Some((record, e)) => {
+                self.touch(record, now);
+                Lookup::Hit(Found {
+                    record: record.clone(),
+                    version: e.version,
+                    deadline: e.deadline,
+                })
+            }
         });
         if lookup == Lookup::Expired {
             self.stats.expired_on_read.incr();

@@ -4,7 +4,7 @@
 //! dependent cache misses a lookup takes. A `Record` is a thin pointer (8 bytes) to
 //!
 //! ```text
-//! [refs: u32][key_len: u32][value_len: u32][key bytes][value bytes]
+//! [refs: u32][key_len: u32][value_len: u32][access: u32][key bytes][value bytes]
 //! ```
 //!
 //! and it *is* the map's key: hashing, equality and `Borrow<[u8]>` look at the key bytes only,
@@ -12,7 +12,7 @@
 //! (this pointer and the entry's metadata) and the record, whose key comparison brings in the
 //! value right behind it. Compared with a boxed key, a separate value buffer and a `Bytes` handle
 //! (32 bytes) this saves one allocation and one dependent miss per key, and about 60 bytes: a
-//! 16-byte key with a 100-byte value is one 128-byte allocation.
+//! 12-byte key with a 100-byte value is one 128-byte allocation.
 //!
 //! The value is copied in when the record is built, so it never pins a request buffer. Clones
 //! share the allocation (a read hands one to the HTTP response; replicas store the primary's
@@ -23,8 +23,12 @@
 //! and its allocator calls come from `crate::sync`, so the loom models in
 //! `loom-tests/tests/record.rs` check it (loom's allocator reports leaks and double frees).
 //!
-//! Must never: be written after `new` (clones on other threads read it without a lock), or free
-//! its allocation while a handle is alive.
+//! The one mutable field is `access`, the eviction policy's access word (see
+//! `store::eviction::access`): a relaxed atomic that reads refresh at most every few
+//! milliseconds. It is not part of the record's identity and orders nothing.
+//!
+//! Must never: be written after `new` apart from `access` (clones on other threads read it
+//! without a lock), or free its allocation while a handle is alive.
 
 use std::alloc::Layout;
 use std::borrow::Borrow;
@@ -39,6 +43,8 @@ struct Header {
     refs: AtomicU32,
     key_len: u32,
     value_len: u32,
+    /// The eviction policy's access word (last access, or frequency counter); relaxed.
+    access: AtomicU32,
     /// Stands for the key and value bytes that follow: every read of them is a shared access
     /// of this cell and freeing them an exclusive one, so under loom the model checks that
     /// every read happens before the free (zero-sized in the normal build).
@@ -68,10 +74,18 @@ impl Record {
     /// # Panics
     /// If either is 4 GiB or longer (the store's limits stop such input long before).
     pub fn new(key: &[u8], value: &[u8]) -> Record {
+        Self::with_access(key, value, 0)
+    }
+
+    /// Copies `key` and `value` into a new record whose access word is `access`.
+    ///
+    /// # Panics
+    /// As [`Record::new`].
+    pub fn with_access(key: &[u8], value: &[u8], access: u32) -> Record {
         let key_len = u32::try_from(key.len()).expect("a record's key must be under 4 GiB");
         let value_len = u32::try_from(value.len()).expect("a record's value must be under 4 GiB");
         let layout = Self::layout(key_len, value_len);
-        // SAFETY: the layout is never zero-sized (the header alone is 12 bytes).
+        // SAFETY: the layout is never zero-sized (the header alone is 16 bytes).
         let raw = unsafe { alloc(layout) };
         let Some(ptr) = NonNull::new(raw.cast::<Header>()) else {
             std::alloc::handle_alloc_error(layout)
@@ -84,6 +98,7 @@ impl Record {
                 refs: AtomicU32::new(1),
                 key_len,
                 value_len,
+                access: AtomicU32::new(access),
                 payload: UnsafeCell::new(()),
             });
             let data = raw.add(HEADER);
@@ -135,6 +150,18 @@ impl Record {
     #[inline]
     pub fn value_len(&self) -> usize {
         self.header().value_len as usize
+    }
+
+    /// The eviction policy's access word.
+    #[inline]
+    pub fn access(&self) -> u32 {
+        self.header().access.load(Ordering::Relaxed)
+    }
+
+    /// Stores a new access word (a read that touched the key, or a write that inherits).
+    #[inline]
+    pub fn set_access(&self, word: u32) {
+        self.header().access.store(word, Ordering::Relaxed);
     }
 
     /// Whether `self` and `other` are handles to the same allocation.

@@ -18,6 +18,7 @@ use hashbrown::hash_table::{Entry as TableEntry, HashTable};
 
 use super::entry::{Entry, EntryMeta};
 use super::record::Record;
+use super::shard::Walked;
 use super::Shard;
 use crate::sync::RwLock;
 
@@ -87,7 +88,7 @@ impl Shard for RwLockShard {
         ) {
             TableEntry::Occupied(mut slot) => {
                 let (old_record, old_entry) = slot.get_mut();
-                let old = old_entry.meta(old_record.value_len());
+                let old = old_entry.meta(old_record);
                 let entry = make(Some(old_entry))?;
                 *slot.get_mut() = (record, entry);
                 Ok(Some(old))
@@ -105,7 +106,7 @@ impl Shard for RwLockShard {
         let hash = map.hasher.hash_one(key);
         let slot = map.table.find_entry(hash, |(r, _)| r.key() == key).ok()?;
         let ((record, entry), _) = slot.remove();
-        Some(entry.meta(record.value_len()))
+        Some(entry.meta(&record))
     }
 
     fn clear(&self) {
@@ -114,6 +115,26 @@ impl Shard for RwLockShard {
 
     fn len(&self) -> usize {
         self.read_map().table.len()
+    }
+
+    const WALK_BLOCKS_WRITERS: bool = true;
+
+    fn walk(&self, skip: usize, mut f: impl FnMut(&Record, &Entry) -> bool) -> Walked {
+        let map = self.read_map();
+        let mut visited = 0;
+        for (record, entry) in map.table.iter().skip(skip) {
+            visited += 1;
+            if !f(record, entry) {
+                return Walked {
+                    visited,
+                    finished: false,
+                };
+            }
+        }
+        Walked {
+            visited,
+            finished: true,
+        }
     }
 
     fn for_each(&self, mut f: impl FnMut(&Record, &Entry)) {

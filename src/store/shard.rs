@@ -10,6 +10,15 @@ use foldhash::fast::RandomState;
 
 use super::{Entry, EntryMeta, Record};
 
+/// How far a [`Shard::walk`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Walked {
+    /// Entries visited (passed to `f`).
+    pub visited: usize,
+    /// Whether the walk reached the end of the map.
+    pub finished: bool,
+}
+
 /// One shard's map. Both implementations sit behind this trait so the store, the benches and
 /// the server can swap them.
 ///
@@ -59,6 +68,13 @@ pub trait Shard: Send + Sync + 'static {
     /// ([`ShardedStore::maintain`](super::ShardedStore::maintain)), outside any writer section.
     /// A no-op for maps that resize in one go.
     fn finish_resize(&self) {}
+    /// Whether a [`Shard::walk`] keeps writers out while it runs (a lock), so walks must stay
+    /// short; `false` when it blocks no one and may pause inside `f`.
+    const WALK_BLOCKS_WRITERS: bool;
+    /// Visits entries in the map's own order, from the `skip`-th on, until `f` returns `false`
+    /// or the entries run out (the eviction sampler's walk; a weak snapshot, as `for_each`).
+    /// `f` must not write to this shard. Skipping costs a step per slot passed, no entry read.
+    fn walk(&self, skip: usize, f: impl FnMut(&Record, &Entry) -> bool) -> Walked;
     /// Visits every entry (a weak snapshot for `LockFreeShard`: concurrent writes may or may
     /// not be seen). `f` must not write to this shard.
     fn for_each(&self, f: impl FnMut(&Record, &Entry));

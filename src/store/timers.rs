@@ -20,6 +20,8 @@ use crate::sync::{lock, Ordering};
 pub(crate) enum BrokenStep {
     /// `on_timer` decides on the entry it saw before entering the writer section.
     ExpiryCheck = 1,
+    /// `evict` decides on the candidate as sampled, not on the entry inside the section.
+    EvictionCheck = 2,
 }
 
 /// A request from a writer to the expiry thread: arm a timer for `target` at `at`.
@@ -152,7 +154,7 @@ impl<S: Shard> ShardedStore<S> {
     pub fn on_timer(&self, shard: usize, key: &[u8], fired_at: Tick, now: Tick) -> TimerOutcome {
         let slot = &self.slots[shard];
         // Cheap lock-free look first: most fired timers are either due or stale.
-        let meta = |e: Option<(&Record, &Entry)>| e.map(|(r, e)| e.meta(r.value_len()));
+        let meta = |e: Option<(&Record, &Entry)>| e.map(|(r, e)| e.meta(r));
         let Some(seen) = slot.primary_map().read(key, meta) else {
             return TimerOutcome::Gone;
         };

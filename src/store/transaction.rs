@@ -90,11 +90,14 @@ impl<'a, S: Shard> Transaction<'a, S> {
         self.store.slots[shard]
             .primary_map()
             .read(key, |entry| match entry {
-                Some((record, e)) if !e.is_expired(now) => Some(Found {
-                    record: record.clone(),
-                    version: e.version,
-                    deadline: e.deadline,
-                }),
+                Some((record, e)) if !e.is_expired(now) => {
+                    self.store.touch(record, now);
+                    Some(Found {
+                        record: record.clone(),
+                        version: e.version,
+                        deadline: e.deadline,
+                    })
+                }
                 _ => None,
             })
     }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use super::change::{Admission, Change, Op, Published, Roles};
 use super::receipt::{BatchReceipt, Receipt};
-use super::{Condition, Entry, Record, Shard, ShardedStore, StoreError};
+use super::{eviction, Condition, Entry, Record, Shard, ShardedStore, StoreError};
 use crate::clock::{Tick, NEVER};
 use crate::sync::{lock, MutexGuard, Ordering};
 
@@ -52,7 +52,7 @@ impl<S: Shard> ShardedStore<S> {
         condition: Condition,
     ) -> Result<Receipt<'_, S>, StoreError> {
         self.limits().check(key, value.len())?;
-        self.check_memory((key.len() + value.len()) as u64, 1)?;
+        self.make_room((key.len() + value.len()) as u64, 1)?;
         // The one copy of the value: out of the request, into the store's own allocation.
         let record = Record::new(key, value);
         let shard = self.shard_in(db, key);
@@ -98,7 +98,7 @@ impl<S: Shard> ShardedStore<S> {
             *per_shard.entry(shard).or_default() += 1;
             data_bytes = data_bytes.saturating_add((key.len() + value.len()) as u64);
         }
-        self.check_memory(data_bytes, items.len() as u64)?;
+        self.make_room(data_bytes, items.len() as u64)?;
         // Hold those shards' writer sections for the whole batch, in ascending order, and ask
         // the sinks once per shard, so they cannot refuse half-way through either.
         let mut sections = BTreeMap::new();
@@ -285,6 +285,13 @@ impl<S: Shard> ShardedStore<S> {
             Ok(entry)
         })?;
         *seq = version;
+        // The access word: now, or the replaced key's frequency plus this access.
+        let policy = self.eviction_policy();
+        record.set_access(eviction::access::word_for_write(
+            policy,
+            old.map(|m| m.access),
+            now,
+        ));
         let inherited = old.map_or(NEVER, |m| m.timer_at);
         let timer_at = inherited.min(deadline);
         slot.account(&self.bytes, key.len(), old, Some((value_len, deadline)));
