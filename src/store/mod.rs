@@ -61,7 +61,7 @@ pub use change::{
 pub use copies::RolesSection;
 pub use entry::{Entry, EntryMeta};
 pub use error::{Condition, StoreError, Versions, MAX_CONDITION_VERSIONS};
-pub use eviction::{EvictionPolicy, UnknownPolicy};
+pub use eviction::{AccessReport, EvictionPolicy, UnknownPolicy};
 pub use keyspace::{ScanCursor, ScanPage};
 pub use receipt::{Acknowledgement, BatchReceipt, Receipt};
 #[cfg(feature = "testing")]

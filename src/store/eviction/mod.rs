@@ -354,3 +354,36 @@ impl<S: Shard> ShardedStore<S> {
         self.broken.turn_on(super::BrokenStep::EvictionCheck as u8);
     }
 }
+
+/// What a key's access word says (Redis's `OBJECT IDLETIME` and `OBJECT FREQ`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessReport {
+    /// Under a recency policy (or `noeviction`): milliseconds since the last read or write.
+    IdleMs(u64),
+    /// Under an LFU policy: the logarithmic counter, decayed to now.
+    Frequency(u8),
+}
+
+impl<S: Shard> ShardedStore<S> {
+    /// What `key`'s access word in `db` says under the policy in force, without counting this
+    /// look as an access (`OBJECT` does not touch the key); `None` when the key is absent or
+    /// expired.
+    pub fn access_in(&self, db: usize, key: &[u8]) -> Option<AccessReport> {
+        let now = self.clock().now();
+        let frequency = self.eviction_policy().counts_frequency();
+        self.slots[self.shard_in(db, key)]
+            .primary_map()
+            .read(key, |e| {
+                let (record, entry) = e?;
+                if entry.is_expired(now) {
+                    return None;
+                }
+                let word = record.access();
+                Some(if frequency {
+                    AccessReport::Frequency(access::decayed_counter(word, now))
+                } else {
+                    AccessReport::IdleMs(access::idle_ms(word, now))
+                })
+            })
+    }
+}
