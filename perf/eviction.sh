@@ -16,6 +16,7 @@
 # scan of KEYS / 2 cold keys at its middle. Prints a markdown table of the median hit ratio over
 # the seeds (min–max beside it) and writes it to perf/out/eviction.md.
 #
+# The per-key figures come from a fill of max(FIT, 200k) keys, the same for both servers.
 # Options: --keys N (default 100000), --fit N (default KEYS / 10), --requests N (default
 # 1000000), --seeds N (default 5), --policies "allkeys-lru allkeys-lfu", --bin PATH (shardkv;
 # default target/dist/shardkv), --quick, --help.
@@ -45,60 +46,84 @@ while [ $# -gt 0 ]; do
     shift
 done
 FIT=${FIT:-$((KEYS / 10))}
+CALIBRATION=$((FIT > 200000 ? FIT : 200000))
 need_apt redis-server redis-server
 need_apt redis-cli redis-tools
 OUT="$PERF_DIR/out"
 mkdir -p "$OUT/logs"
 
-# start KIND: a fresh server; sets PORT and PID.
+# start KIND [ARGS...]: a fresh server (shardkv gets ARGS); sets PORT and PID.
 start() {
-    local logf="$OUT/logs/eviction-$1.log"
-    if [ "$1" = redis ]; then
+    local kind=$1 logf="$OUT/logs/eviction-$1.log"
+    shift
+    if [ "$kind" = redis ]; then
         start_resp_server "$logf" redis
     else
-        start_resp_server "$logf" "$BIN" --replicas 0 --log warn,shardkv=info
+        start_resp_server "$logf" "$BIN" --replicas 0 --log warn,shardkv=info "$@"
     fi
     PID=$SERVER_PID
     PORT=$RESP_PORT
 }
 stop() { stop_server "$PID"; }
 
-# The per-key bytes of a server kind, from a 10k-key fill, and its empty used_memory.
+# calibrate KIND: a CALIBRATION-key fill of a fresh server (large enough for RSS to follow the
+# keys rather than the allocator's first segments); prints its empty used_memory and RSS, then
+# used_memory and RSS growth per key.
 calibrate() {
     start "$1"
-    local base after
+    local base base_rss after after_rss
     base=$(used_memory "$PORT")
-    python3 "$PERF_DIR/resp_load.py" 10000 | redis-cli -p "$PORT" --pipe >/dev/null
+    base_rss=$(rss_of "$PORT")
+    python3 "$PERF_DIR/resp_load.py" "$CALIBRATION" | redis-cli -p "$PORT" --pipe >/dev/null
     after=$(used_memory "$PORT")
+    after_rss=$(rss_of "$PORT")
     stop
-    echo "$base $(((after - base) / 10000))"
+    echo "$base $base_rss $(((after - base) / CALIBRATION)) $(((after_rss - base_rss) / CALIBRATION))"
+}
+
+# rss_of PORT: the server's used_memory_rss from INFO.
+rss_of() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: '$1 == "used_memory_rss" { print $2 }'; }
+
+# run SERVER POLICY BUDGET MAXMEMORY BASE_RSS: every trace and seed; appends to ROWS.
+run() {
+    local server=$1 policy=$2 budget=$3 maxmemory=$4 base_rss=$5 trace seed result ratio rss
+    for trace in zipf scan; do
+        for seed in $(seq "$SEEDS"); do
+            if [ "$server" = redis ]; then
+                start redis
+                redis-cli -p "$PORT" config set maxmemory "$maxmemory" | grep -q OK
+                redis-cli -p "$PORT" config set maxmemory-policy "$policy" | grep -q OK
+            else
+                start shardkv --max-memory "$maxmemory" --maxmemory-policy "$policy"
+            fi
+            result=$(python3 "$PERF_DIR/hitratio.py" --port "$PORT" --trace "$trace" --keys "$KEYS" \
+                --requests "$REQUESTS" --seed "$seed")
+            rss=$(rss_of "$PORT")
+            stop
+            ratio=$(echo "$result" | python3 -c 'import json, sys; d = json.load(sys.stdin); print("%.4f %s %s" % (d["hit_ratio"], d["dbsize"], d["evicted_keys"]))')
+            log "$budget $server $policy $trace seed $seed: hit ratio, resident keys, evicted: $ratio; RSS growth $(((rss - base_rss) / 1024)) KiB"
+            ROWS+=("$budget,$server,$policy,$trace,$seed,${ratio// /,},$(((rss - base_rss) / 1024))")
+        done
+    done
 }
 
 SERVERS=(redis)
 if [ -x "$BIN" ]; then SERVERS+=(shardkv); else log "$BIN not built: shardkv skipped"; fi
 ROWS=()
+declare -A BASE BASE_RSS PER PER_RSS
 for server in "${SERVERS[@]}"; do
-    read -r base per < <(calibrate "$server")
-    maxmemory=$((base + FIT * per))
-    log "$server: empty used_memory $base, $per bytes per key: maxmemory $maxmemory for about $FIT keys"
+    read -r "BASE[$server]" "BASE_RSS[$server]" "PER[$server]" "PER_RSS[$server]" < <(calibrate "$server")
+    log "$server: empty used_memory ${BASE[$server]}, RSS ${BASE_RSS[$server]}; per key ${PER[$server]} B used_memory, ${PER_RSS[$server]} B RSS"
+done
+for server in "${SERVERS[@]}"; do
     for policy in $POLICIES; do
-        for trace in zipf scan; do
-            for seed in $(seq "$SEEDS"); do
-                start "$server"
-                if ! redis-cli -p "$PORT" config set maxmemory "$maxmemory" | grep -q OK ||
-                    ! redis-cli -p "$PORT" config set maxmemory-policy "$policy" | grep -q OK; then
-                    log "$server refuses maxmemory $maxmemory with policy $policy: skipped"
-                    stop
-                    continue 3
-                fi
-                result=$(python3 "$PERF_DIR/hitratio.py" --port "$PORT" --trace "$trace" --keys "$KEYS" \
-                    --requests "$REQUESTS" --seed "$seed")
-                stop
-                ratio=$(echo "$result" | python3 -c 'import json, sys; d = json.load(sys.stdin); print("%.4f %s %s" % (d["hit_ratio"], d["dbsize"], d["evicted_keys"]))')
-                log "$server $policy $trace seed $seed: hit ratio, resident keys, evicted: $ratio"
-                ROWS+=("$server,$policy,$trace,$seed,${ratio// /,}")
-            done
-        done
+        # Equal resident keys: each server's cap holds about FIT keys by its own estimate.
+        run "$server" "$policy" keys $((BASE[$server] + FIT * PER[$server])) "${BASE_RSS[$server]}"
+        # Equal RSS: the RSS growth Redis shows at FIT keys, turned into this server's keys.
+        if [ "$server" != redis ]; then
+            fit=$((FIT * PER_RSS[redis] / PER_RSS[$server]))
+            run "$server" "$policy" rss $((BASE[$server] + fit * PER[$server])) "${BASE_RSS[$server]}"
+        fi
     done
 done
 
@@ -106,16 +131,21 @@ TABLE="$OUT/eviction.md"
 {
     echo "Hit ratio (GET, SET on a miss), $REQUESTS requests over $KEYS keys, memory for about $FIT keys, median of $SEEDS seeds (min–max):"
     echo
-    echo "| server | policy | trace | hit ratio | resident keys at the end |"
-    echo "|---|---|---|--:|--:|"
+    echo "Budget: keys = each server's cap holds about $FIT keys by its own estimate (the policy"
+    echo "compared); rss = shardkv's cap is set so its RSS growth matches Redis's at $FIT keys (what a"
+    echo "user gets per gigabyte; Redis's rows are the same in both)."
+    echo
+    echo "| budget | server | policy | trace | hit ratio | resident keys | RSS growth KiB |"
+    echo "|---|---|---|---|--:|--:|--:|"
     printf '%s\n' "${ROWS[@]}" | awk -F, '
-        { k = $1 "," $2 "," $3; if (!(k in n)) order[++m] = k; n[k]++; r[k, n[k]] = $5; d[k, n[k]] = $6 }
+        { k = $1 "," $2 "," $3 "," $4; if (!(k in n)) order[++m] = k; n[k]++; r[k, n[k]] = $6; d[k, n[k]] = $7; q[k, n[k]] = $9 }
         END {
             for (i = 1; i <= m; i++) {
                 k = order[i]; c = n[k]
-                for (a = 1; a <= c; a++) for (b = a + 1; b <= c; b++) if (r[k, b] < r[k, a]) { t = r[k, a]; r[k, a] = r[k, b]; r[k, b] = t; t = d[k, a]; d[k, a] = d[k, b]; d[k, b] = t }
+                for (a = 1; a <= c; a++) for (b = a + 1; b <= c; b++) if (r[k, b] < r[k, a]) { t = r[k, a]; r[k, a] = r[k, b]; r[k, b] = t; t = d[k, a]; d[k, a] = d[k, b]; d[k, b] = t; t = q[k, a]; q[k, a] = q[k, b]; q[k, b] = t }
                 split(k, f, ",")
-                printf "| %s | %s | %s | %.4f (%.4f–%.4f) | %d |\n", f[1], f[2], f[3], r[k, int((c + 1) / 2)], r[k, 1], r[k, c], d[k, int((c + 1) / 2)]
+                h = int((c + 1) / 2)
+                printf "| %s | %s | %s | %s | %.4f (%.4f–%.4f) | %d | %d |\n", f[1], f[2], f[3], f[4], r[k, h], r[k, 1], r[k, c], d[k, h], q[k, h]
             }
         }'
 } >"$TABLE"

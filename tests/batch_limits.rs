@@ -10,7 +10,7 @@ use common::{client, Server};
 use reqwest::StatusCode;
 use serde_json::Value;
 use shardkv::clock::Clock;
-use shardkv::store::{LockFreeShard, ShardedStore, StoreConfig, StoreError, ENTRY_OVERHEAD};
+use shardkv::store::{LockFreeShard, Shard, ShardedStore, StoreConfig, StoreError};
 
 /// `--max-batch-answer-bytes` at its minimum, 1024.
 const ANSWER_LIMIT: usize = 1024;
@@ -117,8 +117,8 @@ fn set_many_writes_all_or_nothing_under_concurrent_writers() {
     const VALUE: usize = 64;
     let key = |b: usize, round: usize, i: usize| format!("batch-{b}-{round:05}-{i:02}");
     let toggle_key = |t: usize| format!("toggle-{t}");
-    let per_item = key(0, 0, 0).len() as u64 + VALUE as u64 + ENTRY_OVERHEAD;
-    let per_toggle = toggle_key(0).len() as u64 + VALUE as u64 + ENTRY_OVERHEAD;
+    let per_item = key(0, 0, 0).len() as u64 + VALUE as u64 + LockFreeShard::ENTRY_OVERHEAD;
+    let per_toggle = toggle_key(0).len() as u64 + VALUE as u64 + LockFreeShard::ENTRY_OVERHEAD;
     let (clock, _hand) = Clock::manual(0);
     let config = StoreConfig {
         shards: 4,

@@ -158,7 +158,7 @@ pub struct StoreConfig {
     pub initial_capacity: usize,
     /// Capacity of the writer → expiry-thread timer queue.
     pub timer_queue_capacity: usize,
-    /// The most memory the stored data may take, estimated (see [`ENTRY_OVERHEAD`]), counting
+    /// The most memory the stored data may take, estimated (see [`Shard::ENTRY_OVERHEAD`]), counting
     /// every copy; writes that would go past it are refused. `u64::MAX` for no limit.
     pub max_memory: u64,
     /// Copies of every shard besides its primary, kept for replicas (at most [`MAX_REPLICAS`]).
@@ -186,11 +186,9 @@ impl Default for StoreConfig {
     }
 }
 
-/// Bytes counted per entry and per copy beyond its key and value: papaya's 32-byte node, the
-/// map slot at half load, the record's 12-byte header and allocator rounding (an estimate from
-/// the bytes-per-key measurement in `perf/RESULTS.md`). A replica shares the primary's record,
-/// so it costs this per entry and nothing for the key and value.
-pub const ENTRY_OVERHEAD: u64 = 80;
+/// Bytes counted per key with a TTL beyond [`Shard::ENTRY_OVERHEAD`]: its timer in the expiry
+/// wheel (a 32-byte slot entry; `store::timers`). Counted once, on the primary.
+pub const TIMER_OVERHEAD: u64 = 32;
 
 /// `(4 × available cores).next_power_of_two()`, DashMap's choice.
 pub fn default_shard_count() -> usize {
@@ -430,7 +428,7 @@ impl<S: Shard> ShardedStore<S> {
         let used = self.memory_used();
         let copies = self.copies_per_shard() as u64;
         let additional = data_bytes
-            .saturating_add(entries.saturating_mul(copies.saturating_mul(ENTRY_OVERHEAD)));
+            .saturating_add(entries.saturating_mul(copies.saturating_mul(S::ENTRY_OVERHEAD)));
         if used.saturating_add(additional) > limit {
             return Err(StoreError::MemoryFull { used, limit });
         }
@@ -466,14 +464,14 @@ impl<S: Shard> ShardedStore<S> {
         lookup
     }
 
-    /// The estimated bytes `key` in `db` takes (key, value and [`ENTRY_OVERHEAD`]), whether
+    /// The estimated bytes `key` in `db` takes (key, value and [`Shard::ENTRY_OVERHEAD`]), whether
     /// or not it has expired (Redis's `MEMORY USAGE` looks at the table, not at the TTL).
     pub fn entry_bytes_in(&self, db: usize, key: &[u8]) -> Option<usize> {
         self.slots[self.shard_in(db, key)]
             .primary_map()
             .read(key, |entry| {
                 entry.map(|(record, _)| {
-                    record.key().len() + record.value_len() + ENTRY_OVERHEAD as usize
+                    record.key().len() + record.value_len() + S::ENTRY_OVERHEAD as usize
                 })
             })
     }

@@ -330,6 +330,6 @@ mod tests {
     fn one_allocation_of_header_key_and_value() {
         assert_eq!(std::mem::size_of::<Record>(), 8);
         assert_eq!(std::mem::size_of::<Option<Record>>(), 8);
-        assert_eq!(Record::layout(16, 100).size(), 128);
+        assert_eq!(Record::layout(12, 100).size(), 128);
     }
 }

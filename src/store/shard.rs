@@ -28,6 +28,12 @@ pub struct Walked {
 pub trait Shard: Send + Sync + 'static {
     /// The name used on the command line and in the dashboard.
     const KIND: &'static str;
+    /// Bytes the memory estimate counts per entry and per copy beyond its key and value,
+    /// calibrated against RSS growth per key for this map (`perf/memory.sh`, 1M and 10M keys of
+    /// 100-byte values; README's "Memory" section has the table): the map's node and slot at
+    /// its load, the record's header and allocator rounding. A replica shares the primary's
+    /// record, so for a replica this errs high, by the record's share.
+    const ENTRY_OVERHEAD: u64;
     /// An empty shard sized for about `capacity` keys.
     fn with_capacity(capacity: usize, hasher: RandomState) -> Self;
     /// Runs `f` on the record and entry stored under `key`, if any.

@@ -114,7 +114,7 @@ impl<'a, S: Shard> Transaction<'a, S> {
     ) -> Result<u64, StoreError> {
         self.store.limits().check(key, value.len())?;
         self.store
-            .check_memory((key.len() + value.len()) as u64, 1)?;
+            .check_memory(super::write::data_bytes(key, value.len(), deadline), 1)?;
         self.set_record(db, Record::new(key, value), deadline)
     }
 

@@ -52,7 +52,7 @@ impl<S: Shard> ShardedStore<S> {
         condition: Condition,
     ) -> Result<Receipt<'_, S>, StoreError> {
         self.limits().check(key, value.len())?;
-        self.make_room((key.len() + value.len()) as u64, 1)?;
+        self.make_room(data_bytes(key, value.len(), deadline), 1)?;
         // The one copy of the value: out of the request, into the store's own allocation.
         let record = Record::new(key, value);
         let shard = self.shard_in(db, key);
@@ -85,7 +85,7 @@ impl<S: Shard> ShardedStore<S> {
         db: usize,
         items: &[(K, V, Option<Duration>)],
     ) -> Result<BatchReceipt<'_, S>, StoreError> {
-        let mut data_bytes = 0u64;
+        let mut total_bytes = 0u64;
         // Each item's shard and deadline, worked out once, before any section is taken.
         let mut planned = Vec::with_capacity(items.len());
         // Every shard the batch writes to, with how many versions it takes there.
@@ -94,11 +94,12 @@ impl<S: Shard> ShardedStore<S> {
             let (key, value) = (key.as_ref(), value.as_ref());
             self.limits().check(key, value.len())?;
             let shard = self.shard_in(db, key);
-            planned.push((shard, self.deadline_for(*ttl)?));
+            let deadline = self.deadline_for(*ttl)?;
+            planned.push((shard, deadline));
             *per_shard.entry(shard).or_default() += 1;
-            data_bytes = data_bytes.saturating_add((key.len() + value.len()) as u64);
+            total_bytes = total_bytes.saturating_add(data_bytes(key, value.len(), deadline));
         }
-        self.make_room(data_bytes, items.len() as u64)?;
+        self.make_room(total_bytes, items.len() as u64)?;
         // Hold those shards' writer sections for the whole batch, in ascending order, and ask
         // the sinks once per shard, so they cannot refuse half-way through either.
         let mut sections = BTreeMap::new();
@@ -394,4 +395,15 @@ impl<S: Shard> ShardedStore<S> {
             sink.publish(published);
         }
     }
+}
+
+/// The bytes a write of `key` with a `value_len`-byte value and `deadline` adds to the memory
+/// estimate beyond the per-copy entry overhead: key, value, and the timer of a key with a TTL.
+pub(crate) fn data_bytes(key: &[u8], value_len: usize, deadline: Tick) -> u64 {
+    let timer = if deadline == NEVER {
+        0
+    } else {
+        super::TIMER_OVERHEAD
+    };
+    (key.len() + value_len) as u64 + timer
 }

@@ -166,8 +166,8 @@ mod tests {
             }
         }
         let counter = decayed_counter(word, 0);
-        // Redis's table for factor 10: 10k hits reach about 18–20.
-        assert!((12..40).contains(&counter), "{counter}");
+        // Redis's table for factor 10: 1k hits reach 18, 100k reach 142; 10k lie between.
+        assert!((30..100).contains(&counter), "{counter}");
         assert_eq!(decayed_counter(word, 3 * 60_000), counter - 3);
         // A frequent key ranks below a new one; among equals, the longer idle goes first.
         let fresh = word_for_write(p, None, 3 * 60_000);

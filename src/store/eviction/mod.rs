@@ -299,7 +299,7 @@ impl<S: Shard> ShardedStore<S> {
             let walked = map.walk(cursor.position, |record, entry| {
                 visited_here += 1;
                 pending += 1;
-                if !(policy.volatile_only() && !entry.has_ttl()) {
+                if !policy.volatile_only() || entry.has_ttl() {
                     batch.push(Candidate {
                         rank: access::rank(policy, record.access(), entry.deadline, now),
                         target: TimerTarget::new(shard, record.key()),
