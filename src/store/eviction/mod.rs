@@ -247,9 +247,7 @@ impl<S: Shard> ShardedStore<S> {
 
     /// Waits up to `timeout` until the walk is owed work (the eviction thread, idle).
     pub fn wait_for_eviction_demand(&self, timeout: Duration) {
-        self.eviction
-            .pool
-            .wait_for_demand(self.eviction_samples(), timeout)
+        self.eviction.pool.wait_for_demand(timeout)
     }
 
     /// One sampling walk, for the eviction thread: ranks at least `at_least` entries from the
@@ -268,7 +266,6 @@ impl<S: Shard> ShardedStore<S> {
         if !policy.evicts() {
             return report;
         }
-        let samples = self.eviction_samples();
         let started = Instant::now();
         let mut goal = at_least;
         let mut batch: Vec<Candidate> = Vec::with_capacity(16);
@@ -323,9 +320,7 @@ impl<S: Shard> ShardedStore<S> {
                     return false;
                 }
                 // Keep the table open while writers keep owing work.
-                self.eviction
-                    .pool
-                    .wait_for_demand(samples, Duration::from_millis(2));
+                self.eviction.pool.wait_for_demand(Duration::from_millis(2));
                 let more = self.eviction_wanted();
                 goal = report.examined + more;
                 more > 0

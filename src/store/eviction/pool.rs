@@ -105,10 +105,12 @@ impl Pool {
         let _ = self.supplied.wait_timeout(state, timeout);
     }
 
-    /// Waits up to `timeout` for the walk to be owed work (the eviction thread, idle).
-    pub fn wait_for_demand(&self, samples: usize, timeout: std::time::Duration) {
+    /// Waits up to `timeout` for the walk to be owed work (the eviction thread, idle). Returns
+    /// at once if it is owed some; a pool that is merely short is the caller's to judge (it
+    /// may be short because eviction is off).
+    pub fn wait_for_demand(&self, timeout: std::time::Duration) {
         let state = lock(&self.candidates);
-        if state.owed > 0 || state.candidates.len() < POOL_CAPACITY / 2 && samples > 0 {
+        if state.owed > 0 {
             return;
         }
         let _ = self.wanted.wait_timeout(state, timeout);
