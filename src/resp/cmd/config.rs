@@ -290,3 +290,20 @@ pub fn config<S: Shard>(
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_error_lists_every_policy_in_redis_order() {
+        let names: Vec<&str> = EvictionPolicy::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(
+            POLICY_CHOICES,
+            format!(
+                "argument(s) must be one of the following: {}",
+                names.join(", ")
+            )
+        );
+    }
+}
