@@ -1345,6 +1345,39 @@ fn table() -> Vec<(&'static str, Vec<Cmd>)> {
                 e(&["OBJECT", "ENCODING", "none"]),
             ],
         ),
+        (
+            // Ends on the defaults again: the table's cases share the two servers.
+            "eviction settings",
+            vec![
+                e(&["CONFIG", "SET", "maxmemory-policy", "Allkeys-LFU"]),
+                e(&["CONFIG", "GET", "maxmemory-policy"]),
+                e(&["SET", "k", "v"]),
+                e(&["OBJECT", "FREQ", "k"]),
+                e(&["OBJECT", "IDLETIME", "k"]),
+                e(&["CONFIG", "SET", "maxmemory-samples", "0"]),
+                e(&["CONFIG", "SET", "maxmemory-samples", "x"]),
+                e(&["CONFIG", "SET", "maxmemory-samples", "9"]),
+                e(&["CONFIG", "GET", "maxmemory-samples"]),
+                e(&[
+                    "CONFIG",
+                    "SET",
+                    "maxmemory-policy",
+                    "volatile-ttl",
+                    "maxmemory-samples",
+                    "-5",
+                ]),
+                e(&["CONFIG", "GET", "maxmemory-policy"]),
+                e(&[
+                    "CONFIG",
+                    "SET",
+                    "maxmemory-policy",
+                    "noeviction",
+                    "maxmemory-samples",
+                    "5",
+                ]),
+                e(&["OBJECT", "FREQ", "k"]),
+            ],
+        ),
     ]
 }
 

@@ -93,6 +93,9 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
             "rssBytes": rss_bytes(),
             "dataBytesEstimate": store.memory_used(),
             "maxMemory": store.max_memory(),
+            "maxmemoryPolicy": store.eviction_policy().name(),
+            "maxmemorySamples": store.eviction_samples(),
+            "evictedKeys": store.stats().evicted_keys.get(),
         },
         "shards": shards,
         "protocols": state.other_protocols.iter().map(|source| {
@@ -120,6 +123,7 @@ pub fn dashboard<S: Shard>(state: &AppState<S>) -> Reply {
                 + store.pending_timer_requests() as u64,
             "expiredByWheel": store.stats().expired_by_wheel.get(),
             "expiredOnRead": store.stats().expired_on_read.get(),
+            "expiredByEviction": store.stats().expired_by_eviction.get(),
             "wheelLagMs": expiry.wheel_lag_ticks.load(Ordering::Relaxed),
             "sweeps": expiry.sweeps.load(Ordering::Relaxed),
             "timerQueueOverflows": store.stats().timer_queue_overflows.get(),
@@ -184,6 +188,31 @@ pub fn metrics<S: Shard>(state: &AppState<S>) -> Reply {
         out,
         "shardkv_expired_total{{by=\"read\"}} {}",
         store.stats().expired_on_read.get()
+    );
+    let _ = writeln!(
+        out,
+        "shardkv_expired_total{{by=\"eviction\"}} {}",
+        store.stats().expired_by_eviction.get()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP shardkv_evicted_keys_total Live keys evicted to make room under --max-memory."
+    );
+    let _ = writeln!(out, "# TYPE shardkv_evicted_keys_total counter");
+    let _ = writeln!(
+        out,
+        "shardkv_evicted_keys_total {}",
+        store.stats().evicted_keys.get()
+    );
+    let _ = writeln!(
+        out,
+        "# HELP shardkv_maxmemory_policy The eviction policy in force (1 for its name)."
+    );
+    let _ = writeln!(out, "# TYPE shardkv_maxmemory_policy gauge");
+    let _ = writeln!(
+        out,
+        "shardkv_maxmemory_policy{{policy=\"{}\"}} 1",
+        store.eviction_policy().name()
     );
     let _ = writeln!(out, "# TYPE shardkv_expiry_pending_timers gauge");
     let _ = writeln!(

@@ -138,6 +138,9 @@ async fn dispatch<S: Shard>(
                     .and_then(|()| super::faults::admin_faults(query));
                 return (OpKind::Other, result);
             }
+            if path == "/admin/config" {
+                return (OpKind::Other, admin::config(state, peer, req).await);
+            }
             if path == "/admin/snapshot" {
                 return (OpKind::Other, admin::snapshot(state, peer, &req).await);
             }

@@ -2,32 +2,54 @@
 //!
 //! `CONFIG GET` matches names (exact, case-insensitive, echoed as the client wrote them) or glob
 //! patterns against the table below, and an unknown name answers an empty map, as Redis does.
-//! `CONFIG SET` changes `maxmemory`, `timeout` and `maxclients` at run time; the others are
-//! fixed at start-up (Redis's "can't set immutable config"), and an unknown name gets Redis's
-//! error.
+//! `CONFIG SET` changes `maxmemory`, `maxmemory-policy`, `maxmemory-samples`, `timeout` and
+//! `maxclients` at run time; the others are fixed at start-up (Redis's "can't set immutable
+//! config"), and an unknown name gets Redis's error. Every pair of one `CONFIG SET` is checked
+//! before any is applied, so a bad one changes nothing.
+//!
+//! `maxmemory-samples` takes Redis's range (1 to 2147483647) and errors; the store ranks at
+//! most 64 entries per eviction, so a larger value is kept as 64, and `CONFIG GET` shows the
+//! value in force.
 
 use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 
 use super::is;
-
-/// The eviction policies Redis accepts besides `noeviction`: named so a client asking for one
-/// learns it is not available here, and any other name gets Redis's list.
-const EVICTION_POLICIES: [&str; 7] = [
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-];
 use crate::redis_value::glob::glob_match;
+use crate::redis_value::integer::string2ll;
 use crate::resp::context::CommandContext;
 use crate::resp::error::CommandError;
 use crate::resp::state::RespServer;
-use crate::store::Shard;
+use crate::store::{EvictionPolicy, Shard};
+
+/// Redis's range for `maxmemory-samples` (an `int` config).
+const SAMPLES_RANGE: std::ops::RangeInclusive<i64> = 1..=i32::MAX as i64;
+
+/// One checked `CONFIG SET` pair, waiting to be applied.
+enum Change {
+    MaxMemory(u64),
+    Policy(EvictionPolicy),
+    Samples(usize),
+    Timeout(u64),
+    MaxClients(u64),
+}
+
+impl Change {
+    /// The canonical name of the setting it changes (for the duplicate check).
+    fn name(&self) -> &'static str {
+        match self {
+            Change::MaxMemory(_) => "maxmemory",
+            Change::Policy(_) => "maxmemory-policy",
+            Change::Samples(_) => "maxmemory-samples",
+            Change::Timeout(_) => "timeout",
+            Change::MaxClients(_) => "maxclients",
+        }
+    }
+}
+
+/// Redis's error for a `maxmemory-policy` it does not know: every name, in its table's order.
+const POLICY_CHOICES: &str = "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction";
 
 /// The settings `CONFIG GET` knows, in the order it lists them.
 const NAMES: &[&str] = &[
@@ -58,8 +80,8 @@ fn value_of<S: Shard>(server: &RespServer<S>, name: &str) -> String {
             let max = store.max_memory();
             if max == u64::MAX { 0 } else { max }.to_string()
         }
-        "maxmemory-policy" => "noeviction".into(),
-        "maxmemory-samples" => "5".into(),
+        "maxmemory-policy" => store.eviction_policy().name().into(),
+        "maxmemory-samples" => store.eviction_samples().to_string(),
         "appendonly" => if server.log.is_some() { "yes" } else { "no" }.into(),
         "appendfsync" => server.settings.fsync.to_string(),
         "timeout" => server
@@ -159,7 +181,7 @@ pub fn config<S: Shard>(
             ))
         };
         // Check every pair first, so a bad one changes nothing.
-        let mut changes = Vec::new();
+        let mut changes: Vec<Change> = Vec::new();
         for pair in args[2..].chunks(2) {
             let shown = String::from_utf8_lossy(&pair[0]).into_owned();
             let name = shown.to_ascii_lowercase();
@@ -171,52 +193,65 @@ pub fn config<S: Shard>(
                     "'",
                 ));
             }
-            if changes.iter().any(|(n, _): &(String, u64)| *n == name) {
+            if changes.iter().any(|c| c.name() == name) {
                 return Err(failed(&shown, "duplicate parameter"));
             }
-            let value = match name.as_str() {
-                "maxmemory" => parse_memory(&pair[1])
-                    .ok_or_else(|| failed(&shown, "argument must be a memory value"))?,
-                "timeout" | "maxclients" => std::str::from_utf8(&pair[1])
-                    .ok()
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .ok_or_else(|| failed(&shown, "argument couldn't be parsed into an integer"))?,
-                "maxmemory-policy" if is(&pair[1], "noeviction") => 0,
-                "maxmemory-policy" if EVICTION_POLICIES.iter().any(|p| is(&pair[1], p)) => {
-                    return Err(failed(
-                        &shown,
-                        "only noeviction is available: eviction policies are not implemented",
-                    ))
+            let not_integer = || failed(&shown, "argument couldn't be parsed into an integer");
+            let change = match name.as_str() {
+                "maxmemory" => Change::MaxMemory(
+                    parse_memory(&pair[1])
+                        .ok_or_else(|| failed(&shown, "argument must be a memory value"))?,
+                ),
+                "timeout" | "maxclients" => {
+                    let value = std::str::from_utf8(&pair[1])
+                        .ok()
+                        .and_then(|v| v.parse::<u64>().ok())
+                        .ok_or_else(not_integer)?;
+                    if name == "timeout" {
+                        Change::Timeout(value)
+                    } else if value == 0 {
+                        return Err(failed(
+                            &shown,
+                            "argument must be between 1 and 4294967295 inclusive",
+                        ));
+                    } else {
+                        Change::MaxClients(value)
+                    }
                 }
-                "maxmemory-policy" => {
-                    return Err(failed(
-                        &shown,
-                        "argument(s) must be one of the following: volatile-lru, volatile-lfu, volatile-random, volatile-ttl, allkeys-lru, allkeys-lfu, allkeys-random, noeviction",
-                    ))
+                "maxmemory-policy" => Change::Policy(
+                    std::str::from_utf8(&pair[1])
+                        .ok()
+                        .and_then(|v| EvictionPolicy::parse(v).ok())
+                        .ok_or_else(|| failed(&shown, POLICY_CHOICES))?,
+                ),
+                "maxmemory-samples" => {
+                    let value = string2ll(&pair[1]).ok_or_else(not_integer)?;
+                    if !SAMPLES_RANGE.contains(&value) {
+                        return Err(failed(
+                            &shown,
+                            "argument must be between 1 and 2147483647 inclusive",
+                        ));
+                    }
+                    Change::Samples(usize::try_from(value).unwrap_or(usize::MAX))
                 }
                 _ => return Err(failed(&shown, "can't set immutable config")),
             };
-            if name == "maxclients" && value == 0 {
-                return Err(failed(
-                    &shown,
-                    "argument must be between 1 and 4294967295 inclusive",
-                ));
-            }
-            changes.push((name, value));
+            changes.push(change);
         }
-        for (name, value) in changes {
-            match name.as_str() {
-                "maxmemory" => {
-                    ctx.store()
-                        .set_max_memory(if value == 0 { u64::MAX } else { value })
+        let store = ctx.store();
+        for change in changes {
+            match change {
+                Change::MaxMemory(value) => {
+                    store.set_max_memory(if value == 0 { u64::MAX } else { value })
                 }
-                "timeout" => ctx
+                Change::Policy(policy) => store.set_eviction_policy(policy),
+                Change::Samples(samples) => store.set_eviction_samples(samples),
+                Change::Timeout(value) => ctx
                     .server
                     .settings
                     .timeout_secs
                     .store(value, Ordering::Relaxed),
-                "maxclients" => ctx.server.clients.set_max_clients(value as usize),
-                _ => {}
+                Change::MaxClients(value) => ctx.server.clients.set_max_clients(value as usize),
             }
         }
         ctx.reply().ok();
@@ -253,5 +288,22 @@ pub fn config<S: Shard>(
             "ERR unknown subcommand '{}'. Try CONFIG HELP.",
             String::from_utf8_lossy(sub)
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_error_lists_every_policy_in_redis_order() {
+        let names: Vec<&str> = EvictionPolicy::ALL.iter().map(|p| p.name()).collect();
+        assert_eq!(
+            POLICY_CHOICES,
+            format!(
+                "argument(s) must be one of the following: {}",
+                names.join(", ")
+            )
+        );
     }
 }

@@ -138,10 +138,11 @@ fn section<S: Shard>(server: &RespServer<S>, _db: usize, name: &str, out: &mut S
             let rss = rss_bytes();
             let _ = write!(
                 out,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{max}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_allocator:mimalloc\r\n",
                 human_bytes(used),
                 human_bytes(rss),
                 human_bytes(max),
+                store.eviction_policy().name(),
                 if used == 0 { 0.0 } else { rss as f64 / used as f64 },
             );
         }
@@ -170,10 +171,14 @@ fn section<S: Shard>(server: &RespServer<S>, _db: usize, name: &str, out: &mut S
                 calls += c.calls.get();
                 rejected += c.rejected.get();
             }
-            let expired = store.stats().expired_by_wheel.get();
+            // Redis counts every expired key it deleted, whoever noticed: here the wheel, and
+            // the eviction walk (which reclaims expired entries before evicting live ones).
+            let expired =
+                store.stats().expired_by_wheel.get() + store.stats().expired_by_eviction.get();
+            let evicted = store.stats().evicted_keys.get();
             let _ = write!(
                 out,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{calls}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nevicted_keys:0\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\ntotal_error_replies:{}\r\ntotal_rejected_commands:{rejected}\r\nclient_output_buffer_limit_disconnections:{}\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{calls}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{expired}\r\nexpired_stale_perc:0.00\r\nevicted_keys:{evicted}\r\nkeyspace_hits:0\r\nkeyspace_misses:0\r\ntotal_error_replies:{}\r\ntotal_rejected_commands:{rejected}\r\nclient_output_buffer_limit_disconnections:{}\r\n",
                 server.clients.accepted.load(Ordering::Relaxed),
                 server.stats.net_input.load(Ordering::Relaxed),
                 server.stats.net_output.load(Ordering::Relaxed),

@@ -4,7 +4,10 @@
 //!
 //! `OBJECT` answers as Redis would for a value just written by `SET`: the encoding is classified
 //! from the bytes (`int`, `embstr`, `raw`); Redis reports `raw` after `APPEND`/`SETRANGE`, which
-//! we do not track. Idle time is not tracked either (0).
+//! we do not track. `IDLETIME` (whole seconds) and `FREQ` read the key's access word through
+//! `ShardedStore::access_in`, which does not count the look as an access (Redis's `OBJECT`
+//! does not touch the key either); each answers Redis's error when the policy in force keeps
+//! the other kind of access data, after the missing-key check, as Redis orders them.
 
 use bytes::Bytes;
 
@@ -14,7 +17,14 @@ use crate::resp::command::{flags, lookup, CommandSpec, COMMANDS};
 use crate::resp::context::CommandContext;
 use crate::resp::error::CommandError;
 use crate::resp::reply::Reply;
-use crate::store::Shard;
+use crate::store::eviction::Ranking;
+use crate::store::{AccessReport, Shard};
+
+/// Redis's `OBJECT FREQ` error under a policy that is not LFU.
+const FREQUENCY_NOT_TRACKED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+/// Redis's `OBJECT IDLETIME` error under an LFU policy.
+const IDLE_TIME_NOT_TRACKED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
 fn unknown_subcommand(container: &str, sub: &[u8]) -> CommandError {
     CommandError::other(format!(
@@ -188,6 +198,23 @@ pub fn object<S: Shard>(
             "ERR wrong number of arguments for 'object|{name}' command"
         )));
     }
+    if is(sub, "idletime") || is(sub, "freq") {
+        let Some(report) = ctx.store().access_in(ctx.db(), &args[2]) else {
+            ctx.reply().null();
+            return Ok(());
+        };
+        match (is(sub, "freq"), report) {
+            (false, AccessReport::IdleMs(ms)) => ctx.reply().int((ms / 1000) as i64),
+            (true, AccessReport::Frequency(counter)) => ctx.reply().int(i64::from(counter)),
+            (false, AccessReport::Frequency(_)) => {
+                return Err(CommandError::other(IDLE_TIME_NOT_TRACKED))
+            }
+            (true, AccessReport::IdleMs(_)) => {
+                return Err(CommandError::other(FREQUENCY_NOT_TRACKED))
+            }
+        }
+        return Ok(());
+    }
     let Some(found) = ctx.get(&args[2]) else {
         ctx.reply().null();
         return Ok(());
@@ -196,16 +223,23 @@ pub fn object<S: Shard>(
     if is(sub, "encoding") {
         ctx.reply().bulk(encoding.as_str().as_bytes());
     } else if is(sub, "refcount") {
-        // Redis shares the integers 0..9999 (when no maxmemory policy forbids it).
-        let shared = encoding == StringEncoding::Int
+        // Redis shares the integers 0..9999, except under an LRU or LFU policy with a memory
+        // limit (each key then needs its own access data). Redis decides when the value is
+        // written; this asks the settings in force now.
+        let store = ctx.store();
+        let per_key_access = store.max_memory() != u64::MAX
+            && matches!(
+                store.eviction_policy().ranking(),
+                Some(Ranking::Recency | Ranking::Frequency)
+            );
+        let shared = !per_key_access
+            && encoding == StringEncoding::Int
             && crate::redis_value::integer::string2ll(found.value())
                 .is_some_and(|n| (0..10_000).contains(&n));
         ctx.reply()
             .int(if shared { i64::from(i32::MAX) } else { 1 });
-    } else if is(sub, "idletime") {
-        ctx.reply().int(0);
     } else {
-        return Err(CommandError::other("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust."));
+        return Err(unknown_subcommand("OBJECT", sub));
     }
     Ok(())
 }
