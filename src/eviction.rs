@@ -2,6 +2,9 @@
 //! needs room finds ranked candidates waiting instead of walking a shard itself (see
 //! `store::eviction` for the design).
 //!
+//! When the estimate is over the cap (the cap was just lowered, or a policy set on a full
+//! store), it also evicts, down to the cap.
+//!
 //! It sleeps while eviction is not active (no cap, `noeviction`, or the estimate below three
 //! quarters of the cap) and otherwise walks as much as the writers' evictions owe it:
 //! `maxmemory-samples` entries per candidate taken.
@@ -28,6 +31,11 @@ impl EvictionThread {
     pub fn start<S: Shard>(store: Arc<ShardedStore<S>>) -> std::io::Result<EvictionThread> {
         let worker = crate::worker::Worker::spawn("shardkv-evict", move |stop| {
             while !stop.load(std::sync::atomic::Ordering::Acquire) {
+                if store.eviction_active() && store.memory_used() > store.max_memory() {
+                    // The cap was lowered, or writes went ahead while eviction was running
+                    // behind: bring the estimate under it.
+                    store.evict_to_cap();
+                }
                 let wanted = store.eviction_wanted();
                 if wanted == 0 {
                     store.wait_for_eviction_demand(IDLE_WAIT);

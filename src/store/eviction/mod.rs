@@ -48,6 +48,10 @@ use super::{Record, Shard, ShardedStore, StoreError, TimerTarget};
 use crate::sync::{lock, AtomicU8, AtomicUsize, Mutex, Ordering};
 use pool::Pool;
 
+/// How long one write spends evicting, once it has evicted a key, before it goes ahead anyway
+/// (Redis's limit at its default `maxmemory-eviction-tenacity`).
+pub const EVICTION_TIME_LIMIT: Duration = Duration::from_micros(500);
+
 /// Redis's `maxmemory-samples` default.
 pub const DEFAULT_SAMPLES: usize = 5;
 
@@ -149,23 +153,48 @@ impl<S: Shard> ShardedStore<S> {
     /// memory check does, when the policy is `noeviction` or nothing evictable remains.
     ///
     /// Called before the writer enters any writer section (see the module documentation).
+    ///
+    /// A writer evicts for at most [`EVICTION_TIME_LIMIT`] once it has evicted something: far
+    /// over the cap (it was just lowered), the write then goes ahead while the eviction thread
+    /// and later writes bring the estimate down, as Redis accepts writes while its eviction
+    /// is in progress.
     pub fn make_room(&self, data_bytes: u64, entries: u64) -> Result<(), StoreError> {
+        self.make_room_within(data_bytes, entries, Some(EVICTION_TIME_LIMIT))
+    }
+
+    /// Evicts until the estimate is under the cap, however long it takes (the eviction
+    /// thread, after the cap was lowered or a policy set). Returns whether it got there.
+    pub fn evict_to_cap(&self) -> bool {
+        self.make_room_within(0, 0, None).is_ok()
+    }
+
+    fn make_room_within(
+        &self,
+        data_bytes: u64,
+        entries: u64,
+        time_limit: Option<Duration>,
+    ) -> Result<(), StoreError> {
         let limit = self.max_memory();
         if limit == u64::MAX {
             return Ok(());
         }
         let mut waited = Duration::ZERO;
+        let started = Instant::now();
+        let mut evicted = false;
         loop {
             let Err(full) = self.check_memory(data_bytes, entries) else {
                 return Ok(());
             };
+            if evicted && time_limit.is_some_and(|t| started.elapsed() >= t) {
+                return Ok(());
+            }
             let policy = self.eviction_policy();
             if !policy.evicts() || !self.holds_evictable(policy) {
                 return Err(full);
             }
             match self.eviction.pool.pop(self.eviction_samples()) {
                 Some(candidate) => {
-                    self.evict(policy, candidate)?;
+                    evicted |= self.evict(policy, candidate)?;
                 }
                 None => {
                     // Walk a little ourselves if the eviction thread is not walking (it is
