@@ -87,7 +87,12 @@ fn run<S: Shard>(policy: EvictionPolicy, with_thread: bool) -> Outcome {
         for n in 0..PINNED {
             let k = format!("pin{n}");
             store
-                .set(k.as_bytes(), Bytes::from(k.clone()), None, Condition::Always)
+                .set(
+                    k.as_bytes(),
+                    Bytes::from(k.clone()),
+                    None,
+                    Condition::Always,
+                )
                 .unwrap();
         }
     }
@@ -175,7 +180,10 @@ fn run<S: Shard>(policy: EvictionPolicy, with_thread: bool) -> Outcome {
             held += record.key().len() as u64 + record.value_len() as u64 + ENTRY_OVERHEAD;
         });
     }
-    assert_eq!(used, held, "the estimate is not the sum of the entries held");
+    assert_eq!(
+        used, held,
+        "the estimate is not the sum of the entries held"
+    );
     if volatile {
         for n in 0..PINNED {
             let k = format!("pin{n}");

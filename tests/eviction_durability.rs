@@ -6,9 +6,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use common::{client, Server};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// Keys written: `k0000` .. `k1999`.
 const KEYS: usize = 2_000;
@@ -145,7 +145,10 @@ fn evictions_reach_every_replica_and_survive_a_kill_9() {
         .keys()
         .filter(|k| !primary.contains_key(*k))
         .collect();
-    assert!(came_back.is_empty(), "evicted keys came back: {came_back:?}");
+    assert!(
+        came_back.is_empty(),
+        "evicted keys came back: {came_back:?}"
+    );
     assert_eq!(restarted, primary, "the restarted server lost keys");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
@@ -155,14 +158,7 @@ fn evictions_reach_every_replica_and_survive_a_kill_9() {
 /// nothing is removed: the durability test above cannot pass by losing keys some other way.
 #[test]
 fn noeviction_refuses_instead_of_removing() {
-    let server = Server::start(&[
-        "--shards",
-        "2",
-        "--replicas",
-        "2",
-        "--max-memory",
-        CAP,
-    ]);
+    let server = Server::start(&["--shards", "2", "--replicas", "2", "--max-memory", CAP]);
     let http = client();
     let mut accepted = 0;
     for i in 0..KEYS / 4 {

@@ -216,7 +216,10 @@ fn run<S: Shard>(initial: EvictionPolicy, ops: &[Op]) {
                         } else {
                             assert!(store.is_empty(), "{policy} refused a write with keys left");
                         }
-                        assert!(store.memory_used() + needed > CAP, "refused but it fits now");
+                        assert!(
+                            store.memory_used() + needed > CAP,
+                            "refused but it fits now"
+                        );
                     }
                     Err(e) => panic!("set {k:?}: unexpected {e}"),
                 }
@@ -257,7 +260,11 @@ fn run<S: Shard>(initial: EvictionPolicy, ops: &[Op]) {
         // The store holds exactly the model's keys, with the model's values, and the estimate
         // is exactly their sizes.
         let now = clock.now();
-        assert_eq!(store.len(), model.len(), "the store holds keys the model lost");
+        assert_eq!(
+            store.len(),
+            model.len(),
+            "the store holds keys the model lost"
+        );
         let mut estimate = 0;
         for k in 0..KEYS {
             let k = key_of(k);
@@ -345,7 +352,10 @@ fn writes_past_the_cap_evict_under_every_evicting_policy() {
                     .unwrap_or_else(|e| panic!("{policy}: {e}"));
             }
         }
-        assert!(store.stats().evicted_keys.get() > 0, "{policy} never evicted");
+        assert!(
+            store.stats().evicted_keys.get() > 0,
+            "{policy} never evicted"
+        );
         assert!(store.memory_used() <= CAP);
         run::<LockFreeShard>(policy, &ops);
     }
