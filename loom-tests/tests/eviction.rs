@@ -6,7 +6,9 @@
 //! Two keys are sampled, `k` (older, so the LRU's first choice) and `j`; the cap is set so the
 //! evictor needs exactly one eviction and the writer none. Whatever the interleaving, the
 //! writer's `k = v2` must survive (a candidate sampled at v1 is stale once v2 is written, and
-//! `j` goes instead), and the byte estimate must equal the entries' sizes at the end.
+//! `j` goes instead), and the byte estimate must equal the entries' sizes at the end. A second
+//! model adds k's expiry timer as a third party, with k@v1 already expired. Each model has a
+//! broken variant (`break_eviction_check_for_model`) that must fail.
 //!
 //! Stand-ins (see `shardkv::sync`): the map is `RwLockShard` on loom's `RwLock`, the pool's
 //! locks and condition variables are loom's, the clock is a manual loom-atomic clock.
@@ -19,6 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use shardkv::clock::Clock;
+use shardkv::expiry::Expirer;
 use shardkv::store::{Condition, EvictionPolicy, RwLockShard, ShardedStore, StoreConfig};
 use shardkv::sync::Arc;
 
@@ -26,11 +29,20 @@ use shardkv::sync::Arc;
 const ENTRY: u64 = 1 + 2 + shardkv::store::ENTRY_OVERHEAD;
 
 fn set(store: &ShardedStore<RwLockShard>, key: &'static str, value: &'static str) -> u64 {
+    set_ttl(store, key, value, None)
+}
+
+fn set_ttl(
+    store: &ShardedStore<RwLockShard>,
+    key: &'static str,
+    value: &'static str,
+    ttl_ms: Option<u64>,
+) -> u64 {
     store
         .set(
             key.as_bytes(),
             Bytes::from_static(value.as_bytes()),
-            None::<Duration>,
+            ttl_ms.map(Duration::from_millis),
             Condition::Always,
         )
         .unwrap()
@@ -118,8 +130,15 @@ fn eviction_never_removes_a_write_newer_than_its_sample() {
 /// candidate as sampled) must fail, and for that reason: the model can catch the bug.
 #[test]
 fn eviction_model_fails_when_the_check_is_dropped() {
-    let result = std::panic::catch_unwind(|| evict_vs_overwrite(true, false));
-    let message = result
+    assert_model_fails(
+        || evict_vs_overwrite(true, false),
+        "the newer write of k was evicted",
+    );
+}
+
+/// Runs a broken variant and asserts loom found an interleaving that fails with `reason`.
+fn assert_model_fails(model: impl FnOnce() + std::panic::UnwindSafe, reason: &str) {
+    let message = std::panic::catch_unwind(model)
         .err()
         .map(|p| {
             p.downcast_ref::<String>()
@@ -129,7 +148,7 @@ fn eviction_model_fails_when_the_check_is_dropped() {
         })
         .expect("loom found no failing interleaving without the check: the model is too weak");
     assert!(
-        message.contains("the newer write of k was evicted"),
+        message.contains(reason),
         "the broken variant failed for another reason: {message}"
     );
 }
@@ -142,4 +161,73 @@ fn eviction_model_fails_when_the_check_is_dropped() {
 #[ignore = "fails: an overwrite's estimate update is not one step (see its doc)"]
 fn an_overwrite_never_lets_make_room_pass_without_room() {
     evict_vs_overwrite(false, true);
+}
+
+/// Three parties on one key: k = v1 has expired (its timer is in the wheel, and the walk ranked
+/// it first, as expired entries are), and an overwrite k = v2 without a TTL races both the
+/// eviction of the expired candidate and the expiry timer. The overwrite must survive both,
+/// k@v1 is reclaimed at most once (by whichever gets there first, or by no one if the
+/// overwrite does), and the estimate ends exact.
+fn evict_and_expire_vs_overwrite(broken: bool) {
+    loom::model(move || {
+        let (clock, hand) = Clock::manual(0);
+        let store = Arc::new(ShardedStore::<RwLockShard>::new(
+            StoreConfig {
+                shards: 1,
+                timer_queue_capacity: 4,
+                eviction_policy: EvictionPolicy::AllKeysLru,
+                ..StoreConfig::default()
+            },
+            clock,
+        ));
+        if broken {
+            store.break_eviction_check_for_model();
+        }
+        set_ttl(&store, "k", "v1", Some(5));
+        set(&store, "j", "jj");
+        let mut expirer = Expirer::new(store.clone());
+        expirer.step_at(0); // k's timer is now in the wheel
+        hand.set(10);
+        assert_eq!(store.sample_for_eviction(2).examined, 2);
+        store.set_max_memory(3 * ENTRY);
+        let evictor_needs = ENTRY + 1;
+
+        let writer = {
+            let store = store.clone();
+            loom::thread::spawn(move || set(&store, "k", "v2"))
+        };
+        let evictor = {
+            let store = store.clone();
+            loom::thread::spawn(move || store.make_room(evictor_needs, 0))
+        };
+        let expiry = loom::thread::spawn(move || expirer.step_at(10));
+        let v2 = writer.join().unwrap();
+        evictor.join().unwrap().expect("the evictor found room");
+        expiry.join().unwrap();
+
+        let k = store
+            .get(b"k")
+            .found()
+            .expect("the newer write of k was removed");
+        assert_eq!((k.value(), k.version), (&b"v2"[..], v2));
+        let stats = store.stats();
+        let reclaimed = stats.expired_by_eviction.get() + stats.expired_by_wheel.get();
+        assert!(reclaimed <= 1, "k@v1 reclaimed {reclaimed} times");
+        assert_eq!(store.keys_with_ttl(), 0);
+        assert_estimate_exact(&store);
+    });
+}
+
+#[test]
+fn an_overwrite_survives_both_the_eviction_and_the_expiry_of_its_expired_predecessor() {
+    evict_and_expire_vs_overwrite(false);
+}
+
+/// Its broken variant must fail too.
+#[test]
+fn the_three_party_model_fails_when_the_check_is_dropped() {
+    assert_model_fails(
+        || evict_and_expire_vs_overwrite(true),
+        "the newer write of k was removed",
+    );
 }
