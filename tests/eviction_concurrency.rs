@@ -18,7 +18,7 @@ use shardkv::clock::Clock;
 use shardkv::eviction::EvictionThread;
 use shardkv::store::{
     Condition, EvictionPolicy, LockFreeShard, Lookup, RwLockShard, Shard, ShardedStore,
-    StoreConfig, ENTRY_OVERHEAD,
+    StoreConfig, TIMER_OVERHEAD,
 };
 
 const WRITERS: usize = 8;
@@ -30,7 +30,7 @@ const RUN_FOR: Duration = Duration::from_secs(3);
 const LONGEST_KEY: u64 = 5; // "k3999"
 const LONGEST_VALUE: u64 = 64;
 /// Room for about 500 entries of average size.
-const CAP: u64 = 500 * (LONGEST_KEY + 40 + ENTRY_OVERHEAD);
+const CAP: u64 = 500 * (LONGEST_KEY + 40 + <RwLockShard as Shard>::ENTRY_OVERHEAD);
 /// Keys without a TTL stored before the writers start, under `volatile-lru`.
 const PINNED: u64 = 50;
 
@@ -99,7 +99,8 @@ fn run<S: Shard>(policy: EvictionPolicy, with_thread: bool) -> Outcome {
     let evictor = with_thread.then(|| EvictionThread::start(store.clone()).unwrap());
     let progress: Arc<Vec<AtomicU64>> = Arc::new((0..WRITERS).map(|_| AtomicU64::new(0)).collect());
     let done = Arc::new(AtomicBool::new(false));
-    let bound = CAP + WRITERS as u64 * (LONGEST_VALUE + LONGEST_KEY + ENTRY_OVERHEAD);
+    let bound =
+        CAP + WRITERS as u64 * (LONGEST_VALUE + LONGEST_KEY + S::ENTRY_OVERHEAD + TIMER_OVERHEAD);
 
     let sampler = {
         let (store, done) = (store.clone(), done.clone());
@@ -176,8 +177,11 @@ fn run<S: Shard>(policy: EvictionPolicy, with_thread: bool) -> Outcome {
     assert!(used <= bound, "final estimate {used} past {bound}");
     let mut held = 0u64;
     for shard in 0..store.shard_count() {
-        store.for_each_in_shard(shard, |record, _| {
-            held += record.key().len() as u64 + record.value_len() as u64 + ENTRY_OVERHEAD;
+        store.for_each_in_shard(shard, |record, entry| {
+            held += record.key().len() as u64 + record.value_len() as u64 + S::ENTRY_OVERHEAD;
+            if entry.has_ttl() {
+                held += TIMER_OVERHEAD;
+            }
         });
     }
     assert_eq!(

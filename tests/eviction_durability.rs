@@ -103,11 +103,12 @@ fn evictions_reach_every_replica_and_survive_a_kill_9() {
     let d = dashboard(&http, &server);
     let used = d["memory"]["dataBytesEstimate"].as_u64().unwrap();
     assert!(used <= CAP.parse().unwrap(), "estimate {used} past the cap");
-    // The HTTP dashboard's eviction counter, once it reports one, counts exactly the keys
-    // that went (no key was deleted or expired).
-    if let Some(evicted) = d["evictedKeys"].as_u64() {
-        assert_eq!(evicted as usize, KEYS - primary.len(), "evictedKeys");
-    }
+    // The HTTP dashboard's eviction counter counts exactly the keys that went (no key was
+    // deleted or expired).
+    let evicted = d["memory"]["evictedKeys"]
+        .as_u64()
+        .expect("memory.evictedKeys");
+    assert_eq!(evicted as usize, KEYS - primary.len(), "evictedKeys");
 
     // (a) Every replica copy: promote each in turn and read through it. Copy 0 is the first
     // primary; each round must promote a copy not served from before.

@@ -20,7 +20,7 @@ use proptest::prelude::*;
 use shardkv::clock::{Clock, ManualClock, Tick};
 use shardkv::store::{
     Condition, EvictionPolicy, LockFreeShard, Lookup, RwLockShard, Shard, ShardedStore,
-    StoreConfig, StoreError, ENTRY_OVERHEAD,
+    StoreConfig, StoreError, TIMER_OVERHEAD,
 };
 
 /// Keys `key-0` .. `key-15`.
@@ -83,8 +83,8 @@ fn key_of(k: u8) -> Vec<u8> {
     format!("key-{k}").into_bytes()
 }
 
-fn size_of(key: &[u8], value_len: usize) -> u64 {
-    key.len() as u64 + value_len as u64 + ENTRY_OVERHEAD
+fn size_of<S: Shard>(key: &[u8], value_len: usize) -> u64 {
+    key.len() as u64 + value_len as u64 + S::ENTRY_OVERHEAD
 }
 
 /// What the model saw eviction remove during one operation.
@@ -200,8 +200,17 @@ fn run<S: Shard>(initial: EvictionPolicy, ops: &[Op]) {
                     Err(StoreError::MemoryFull { .. }) => {
                         assert_eq!(evicted, removed.live, "a refused write's evictions");
                         assert_eq!(expired, removed.expired, "a refused write's expiries");
-                        let needed = size_of(&k, value_len);
-                        if !policy.evicts() {
+                        let timer = if ttl_ms.is_some() { TIMER_OVERHEAD } else { 0 };
+                        let needed = size_of::<S>(&k, value_len) + timer;
+                        if needed > CAP {
+                            // Larger than the cap by itself: refused before anything is evicted.
+                            assert_eq!(evicted, 0, "keys evicted for a write that can never fit");
+                            assert_eq!(
+                                store.len(),
+                                len_before,
+                                "a write that can never fit removed keys"
+                            );
+                        } else if !policy.evicts() {
                             assert_eq!(store.len(), len_before, "noeviction removed keys");
                             assert!(
                                 used_before + needed > CAP,
@@ -271,7 +280,10 @@ fn run<S: Shard>(initial: EvictionPolicy, ops: &[Op]) {
             let got = store.get(&k);
             match model.get(&k) {
                 Some(entry) => {
-                    estimate += size_of(&k, entry.value.len());
+                    estimate += size_of::<S>(&k, entry.value.len());
+                    if entry.deadline.is_some() {
+                        estimate += TIMER_OVERHEAD;
+                    }
                     if entry.live(now) {
                         match got {
                             Lookup::Hit(f) => assert_eq!(f.value(), &entry.value[..], "{k:?}"),

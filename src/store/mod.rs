@@ -186,11 +186,12 @@ impl Default for StoreConfig {
     }
 }
 
-/// Bytes counted per timer in the expiry wheel (a 32-byte slot entry in 1024-entry chunks, 39.7
-/// B of RSS per key with a TTL as measured by `perf/memory.sh`; `store::timers`), from
-/// the moment a writer arms it until it fires and is dropped. Counted per timer, not per key
-/// with a TTL: a key evicted or deleted leaves its timer in the wheel until its deadline, and
-/// under eviction churn with long TTLs those timers are memory the cap must see.
+/// Bytes counted per key with a TTL for its timer in the expiry wheel (a 32-byte slot entry in
+/// 1024-entry chunks: 39.7 B of RSS per key with a TTL, measured by `perf/memory.sh`; see
+/// `store::timers`). Counted per key, not per timer: a key deleted or evicted leaves its timer
+/// in the wheel until its deadline, and charging those would let stale timers fill the cap
+/// and refuse writes. So under heavy eviction churn with long TTLs, RSS exceeds the estimate by
+/// the stale timers (README's "Memory and eviction" has the measurement).
 pub const TIMER_OVERHEAD: u64 = 40;
 
 /// `(4 × available cores).next_power_of_two()`, DashMap's choice.

@@ -11,7 +11,7 @@
 use crossbeam_utils::CachePadded;
 
 use super::change::Roles;
-use super::{EntryMeta, Found, Shard};
+use super::{EntryMeta, Found, Shard, TIMER_OVERHEAD};
 use crate::clock::{Tick, NEVER};
 use crate::counter::StripedCounter;
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Mutex, Ordering};
@@ -119,20 +119,21 @@ impl<S: Shard> Slot<S> {
         new: Option<(usize, Tick)>,
     ) {
         let copies = self.read.copies.len() as u64;
-        let size =
-            |value_len: usize| key_len as u64 + value_len as u64 + copies * S::ENTRY_OVERHEAD;
+        let size = |value_len: usize, deadline: Tick| {
+            let timer = if deadline == NEVER { 0 } else { TIMER_OVERHEAD };
+            key_len as u64 + value_len as u64 + copies * S::ENTRY_OVERHEAD + timer
+        };
         let w = &self.write;
-        if let Some(old) = old {
-            bytes.add(size(old.value_len).wrapping_neg());
-            if old.deadline != NEVER {
-                w.keys_with_ttl.fetch_sub(1, Ordering::Relaxed);
-            }
+        // One net change: an overwrite seen half-applied (old size gone, new not yet added)
+        // would let a concurrent `make_room` pass without the room it needs.
+        let before = old.map_or(0, |old| size(old.value_len, old.deadline));
+        let after = new.map_or(0, |(value_len, deadline)| size(value_len, deadline));
+        bytes.add(after.wrapping_sub(before));
+        if old.is_some_and(|old| old.deadline != NEVER) {
+            w.keys_with_ttl.fetch_sub(1, Ordering::Relaxed);
         }
-        if let Some((value_len, deadline)) = new {
-            bytes.add(size(value_len));
-            if deadline != NEVER {
-                w.keys_with_ttl.fetch_add(1, Ordering::Relaxed);
-            }
+        if new.is_some_and(|(_, deadline)| deadline != NEVER) {
+            w.keys_with_ttl.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

@@ -122,9 +122,7 @@ impl<S: Shard> ShardedStore<S> {
             target: TimerTarget::new(shard, key),
             at,
         };
-        if self.timers.push(request).is_ok() {
-            self.bytes.add(super::TIMER_OVERHEAD);
-        } else {
+        if self.timers.push(request).is_err() {
             // No timer answers for this key now: say so on the entry, so the sweep arms exactly
             // the keys whose request was lost (and never a second timer for the others).
             let slot = &self.slots[shard];
@@ -154,15 +152,6 @@ impl<S: Shard> ShardedStore<S> {
     /// write that landed after the timer was armed wins: an expiry scheduled for version v
     /// never removes version v+1.
     pub fn on_timer(&self, shard: usize, key: &[u8], fired_at: Tick, now: Tick) -> TimerOutcome {
-        let outcome = self.decide_timer(shard, key, fired_at, now);
-        if !matches!(outcome, TimerOutcome::Rearm(_)) {
-            // The timer leaves the wheel: its bytes leave the estimate.
-            self.bytes.add(super::TIMER_OVERHEAD.wrapping_neg());
-        }
-        outcome
-    }
-
-    fn decide_timer(&self, shard: usize, key: &[u8], fired_at: Tick, now: Tick) -> TimerOutcome {
         let slot = &self.slots[shard];
         // Cheap lock-free look first: most fired timers are either due or stale.
         let meta = |e: Option<(&Record, &Entry)>| e.map(|(r, e)| e.meta(r));
@@ -233,7 +222,6 @@ impl<S: Shard> ShardedStore<S> {
                 })
             });
             if let Some(deadline) = deadline {
-                self.bytes.add(super::TIMER_OVERHEAD);
                 arm(target, deadline);
             }
         }

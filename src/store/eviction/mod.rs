@@ -189,7 +189,10 @@ impl<S: Shard> ShardedStore<S> {
                 return Ok(());
             }
             let policy = self.eviction_policy();
-            if !policy.evicts() || !self.holds_evictable(policy) {
+            if !policy.evicts()
+                || !self.holds_evictable(policy)
+                || self.never_fits(data_bytes, entries)
+            {
                 return Err(full);
             }
             match self.eviction.pool.pop(self.eviction_samples()) {
@@ -213,6 +216,15 @@ impl<S: Shard> ShardedStore<S> {
                 }
             }
         }
+    }
+
+    /// Whether a write is larger than the cap by itself: evicting everything would not make
+    /// room, so nothing is evicted for it.
+    fn never_fits(&self, data_bytes: u64, entries: u64) -> bool {
+        let copies = self.copies_per_shard() as u64;
+        let additional = data_bytes
+            .saturating_add(entries.saturating_mul(copies.saturating_mul(S::ENTRY_OVERHEAD)));
+        additional > self.max_memory()
     }
 
     /// Whether anything the policy may evict is stored.
