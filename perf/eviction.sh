@@ -6,17 +6,18 @@
 #   bash perf/eviction.sh --quick         # 1 seed, a short trace: checks the script
 #
 # Each (server, policy, trace, seed) gets a fresh server on a free loopback port. For Redis:
-# `redis-server --save '' --appendonly no --maxmemory M --maxmemory-policy P`; for shardkv:
-# `--replicas 0`, then `CONFIG SET maxmemory M` and `CONFIG SET maxmemory-policy P` over RESP
-# (a shardkv that refuses the policy is reported as such and skipped). M is the empty server's
-# used_memory plus FIT × (per-key bytes measured on a first 10k-key fill of that server kind), so
-# about FIT keys fit: the comparison at an equal number of resident keys. perf/hitratio.py then
-# replays the trace (GET, and SET on a miss) and reports the hit ratio after a 10% warm-up.
+# `redis-server --save '' --appendonly no`, then `CONFIG SET maxmemory M` and `CONFIG SET
+# maxmemory-policy P`; for shardkv: `--replicas 0 --max-memory M --maxmemory-policy P`. Two
+# budgets: "keys" sets M to the empty server's used_memory plus FIT × (used_memory per key on a
+# FIT-key fill of that server kind), so about FIT keys fit in each: the policies compared at an
+# equal number of resident keys. "rss" gives shardkv the RSS growth Redis shows for FIT keys
+# (RSS per key from a max(FIT, 200k)-key fill of each), turned into shardkv's keys and cap:
+# what a user gets per gigabyte. perf/hitratio.py then replays the trace (GET, and SET on a
+# miss) and reports the hit ratio after a 10% warm-up.
 # Traces: zipf = Zipf(0.99) over KEYS keys (10 × FIT by default); scan = the same with a one-off
 # scan of KEYS / 2 cold keys at its middle. Prints a markdown table of the median hit ratio over
 # the seeds (min–max beside it) and writes it to perf/out/eviction.md.
 #
-# The per-key figures come from a fill of max(FIT, 200k) keys, the same for both servers.
 # Options: --keys N (default 100000), --fit N (default KEYS / 10), --requests N (default
 # 1000000), --seeds N (default 5), --policies "allkeys-lru allkeys-lfu", --bin PATH (shardkv;
 # default target/dist/shardkv), --quick, --help.
@@ -66,19 +67,21 @@ start() {
 }
 stop() { stop_server "$PID"; }
 
-# calibrate KIND: a CALIBRATION-key fill of a fresh server (large enough for RSS to follow the
-# keys rather than the allocator's first segments); prints its empty used_memory and RSS, then
+# calibrate KIND: fills a fresh server with FIT keys (used_memory per key at the cache's own
+# size), then CALIBRATION keys (RSS per key, from a fill large enough for RSS to follow the keys
+# rather than the allocator's first segments); prints its empty used_memory and RSS, then
 # used_memory and RSS growth per key.
 calibrate() {
     start "$1"
     local base base_rss after after_rss
     base=$(used_memory "$PORT")
     base_rss=$(rss_of "$PORT")
-    python3 "$PERF_DIR/resp_load.py" "$CALIBRATION" | redis-cli -p "$PORT" --pipe >/dev/null
+    python3 "$PERF_DIR/resp_load.py" "$FIT" | redis-cli -p "$PORT" --pipe >/dev/null
     after=$(used_memory "$PORT")
+    python3 "$PERF_DIR/resp_load.py" "$CALIBRATION" | redis-cli -p "$PORT" --pipe >/dev/null
     after_rss=$(rss_of "$PORT")
     stop
-    echo "$base $base_rss $(((after - base) / CALIBRATION)) $(((after_rss - base_rss) / CALIBRATION))"
+    echo "$base $base_rss $(((after - base) / FIT)) $(((after_rss - base_rss) / CALIBRATION))"
 }
 
 # rss_of PORT: the server's used_memory_rss from INFO.

@@ -399,3 +399,46 @@ fn resp_writes_past_the_cap_evict_under_allkeys_lru_and_get_redis_oom_text_when_
     );
     assert_eq!(conn.call_str(&["SET", "one-more", &value]), b"+OK\r\n");
 }
+
+/// Read-modify-write commands run as store transactions, where nothing may be evicted: they
+/// make room before they run, as Redis evicts before each command, so at the cap under
+/// allkeys-lru `INCR`, `APPEND`, `SETRANGE` and `MSET` on new keys all succeed, and the
+/// estimate comes back under the cap with the next writes.
+#[test]
+fn resp_read_modify_write_commands_at_the_cap_evict_instead_of_failing() {
+    let server = Server::start(&[
+        "--max-memory",
+        &CAP.to_string(),
+        "--maxmemory-policy",
+        "allkeys-lru",
+    ]);
+    let mut conn = RespConn::connect(server.resp_addr());
+    let value = value();
+    for i in 0..LOAD {
+        let reply = conn.call_str(&["SET", &format!("key:{i}"), &value]);
+        assert_eq!(reply, b"+OK\r\n", "fill {i}");
+    }
+    for i in 0..LOAD {
+        let n = format!("n:{i}");
+        assert_eq!(conn.call_str(&["INCR", &n]), b":1\r\n", "INCR {n}");
+        let a = format!("a:{i}");
+        let appended = conn.call_str(&["APPEND", &a, &value]);
+        assert_eq!(appended, format!(":{}\r\n", value.len()).as_bytes(), "APPEND {a}");
+        let r = format!("r:{i}");
+        let ranged = conn.call_str(&["SETRANGE", &r, "2", "xy"]);
+        assert_eq!(ranged, b":4\r\n", "SETRANGE {r}");
+        let (m1, m2) = (format!("m1:{i}"), format!("m2:{i}"));
+        assert_eq!(conn.call_str(&["MSET", &m1, "1", &m2, "2"]), b"+OK\r\n");
+    }
+    for i in 0..10 {
+        conn.call_str(&["SET", &format!("last:{i}"), &value]);
+    }
+    let memory = conn.call_str(&["INFO", "memory"]);
+    let field =
+        |name: &str| -> u64 { info_field(&memory, name)[name.len() + 1..].parse().unwrap() };
+    assert!(
+        field("used_memory") <= field("maxmemory"),
+        "{}",
+        String::from_utf8_lossy(&memory)
+    );
+}

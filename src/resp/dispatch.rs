@@ -144,9 +144,9 @@ fn check<S: Shard>(
     let store = server.store();
     let max = store.max_memory();
     // As Redis's processCommand: before a command that may grow memory, make room (under an
-    // evicting policy), then refuse it if the estimate is still over the cap. Outside any
-    // writer section: nothing is held while a dispatch runs.
-    if (spec.has(flags::DENYOOM) || queued) && max != u64::MAX && store.make_room(0, 0).is_err() {
+    // evicting policy) for about its arguments, then refuse it if the estimate is still over
+    // the cap. Outside any writer section: nothing is held while a dispatch runs.
+    if (spec.has(flags::DENYOOM) || queued) && max != u64::MAX && !room_for(store, args) {
         return Err((
             Some(spec),
             CommandError::Store(crate::store::StoreError::MemoryFull {
@@ -156,6 +156,17 @@ fn check<S: Shard>(
         ));
     }
     Ok(spec)
+}
+
+/// Makes room for a command that may grow memory: its arguments' bytes and one entry. Under
+/// `noeviction` this is the plain check that the estimate is not over the cap (Redis refuses
+/// only then), so a command that does not fit is refused later, by the write itself.
+fn room_for<S: Shard>(store: &crate::store::ShardedStore<S>, args: &[Bytes]) -> bool {
+    if !store.eviction_policy().evicts() {
+        return store.make_room(0, 0).is_ok();
+    }
+    let bytes: usize = args[1..].iter().map(|a| a.len()).sum();
+    store.make_room(bytes as u64, 1).is_ok() || store.make_room(0, 0).is_ok()
 }
 
 /// A command handler (see `cmd/`).

@@ -122,29 +122,9 @@ impl Shard for LockFreeShard {
 
     const WALK_BLOCKS_WRITERS: bool = false;
 
-    fn walk(&self, skip: usize, mut f: impl FnMut(&Record, &Entry) -> bool) -> Walked {
+    fn walk(&self, skip: usize, f: impl FnMut(&Record, &Entry) -> bool) -> Walked {
         let guard = self.map.guard();
-        let mut entries = self.map.iter(&guard);
-        if skip > 0 && entries.nth(skip - 1).is_none() {
-            return Walked {
-                visited: 0,
-                finished: true,
-            };
-        }
-        let mut visited = 0;
-        for (record, entry) in entries {
-            visited += 1;
-            if !f(record, entry) {
-                return Walked {
-                    visited,
-                    finished: false,
-                };
-            }
-        }
-        Walked {
-            visited,
-            finished: true,
-        }
+        Walked::through(self.map.iter(&guard).skip(skip), f)
     }
 
     fn for_each(&self, mut f: impl FnMut(&Record, &Entry)) {

@@ -122,22 +122,9 @@ impl Shard for RwLockShard {
 
     const WALK_BLOCKS_WRITERS: bool = true;
 
-    fn walk(&self, skip: usize, mut f: impl FnMut(&Record, &Entry) -> bool) -> Walked {
+    fn walk(&self, skip: usize, f: impl FnMut(&Record, &Entry) -> bool) -> Walked {
         let map = self.read_map();
-        let mut visited = 0;
-        for (record, entry) in map.table.iter().skip(skip) {
-            visited += 1;
-            if !f(record, entry) {
-                return Walked {
-                    visited,
-                    finished: false,
-                };
-            }
-        }
-        Walked {
-            visited,
-            finished: true,
-        }
+        Walked::through(map.table.iter().map(|(r, e)| (r, e)).skip(skip), f)
     }
 
     fn for_each(&self, mut f: impl FnMut(&Record, &Entry)) {

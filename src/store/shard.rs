@@ -19,6 +19,29 @@ pub struct Walked {
     pub finished: bool,
 }
 
+impl Walked {
+    /// Passes `entries` to `f` until it returns `false` or they run out (both maps' walks).
+    pub(crate) fn through<'a>(
+        entries: impl Iterator<Item = (&'a Record, &'a Entry)>,
+        mut f: impl FnMut(&Record, &Entry) -> bool,
+    ) -> Walked {
+        let mut visited = 0;
+        for (record, entry) in entries {
+            visited += 1;
+            if !f(record, entry) {
+                return Walked {
+                    visited,
+                    finished: false,
+                };
+            }
+        }
+        Walked {
+            visited,
+            finished: true,
+        }
+    }
+}
+
 /// One shard's map. Both implementations sit behind this trait so the store, the benches and
 /// the server can swap them.
 ///

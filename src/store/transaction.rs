@@ -105,6 +105,11 @@ impl<'a, S: Shard> Transaction<'a, S> {
     /// Stores `value` under `key` in `db` with `deadline` (must be in the future;
     /// [`crate::clock::NEVER`] for none), checking the size and memory limits. Returns the
     /// key's new version.
+    ///
+    /// Under an evicting policy the memory limit is not checked here: a transaction holds
+    /// writer sections, where nothing may be evicted, so its caller makes room before it
+    /// starts (as Redis evicts before each command and then runs it), and the write may take
+    /// the estimate past the cap by its own size until the next write evicts.
     pub fn set(
         &mut self,
         db: usize,
@@ -113,8 +118,10 @@ impl<'a, S: Shard> Transaction<'a, S> {
         deadline: Tick,
     ) -> Result<u64, StoreError> {
         self.store.limits().check(key, value.len())?;
-        self.store
-            .check_memory(super::write::data_bytes(key, value.len(), deadline), 1)?;
+        if !self.store.eviction_policy().evicts() {
+            self.store
+                .check_memory(super::write::data_bytes(key, value.len(), deadline), 1)?;
+        }
         self.set_record(db, Record::new(key, value), deadline)
     }
 

@@ -10,9 +10,9 @@
 //!   8 bits]`. The counter is logarithmic: an access raises it with probability
 //!   `1 / ((counter − 5) × 10 + 1)`, so 255 stands for about a million accesses. It loses one
 //!   per [`LFU_DECAY_SECONDS`] since the last access, computed when it is read (nothing walks
-//!   the keys to decay them). The time is in seconds (Redis keeps minutes), which is also the
-//!   tie-break between equal counters: of two keys as frequent, the one idle longer goes first.
-//!   A read writes the word only when the counter or the second has changed.
+//!   the keys to decay them). The time is in units of 64 ms (Redis keeps minutes), which is also
+//!   the tie-break between equal counters: of two keys as frequent, the one idle longer goes
+//!   first. A read writes the word only when the counter or the 64 ms unit has changed.
 //!
 //! A new record starts at "now" (recency) or at [`LFU_INIT`] (frequency), so a key just
 //! written is not the first to go. An overwrite keeps the frequency of the key it replaces, as
@@ -41,6 +41,12 @@ pub const LFU_DECAY_SECONDS: u64 = 60;
 
 const LFU_TIME_MASK: u32 = (1 << 24) - 1;
 
+/// Coarse-clock ticks per unit of the frequency word's time: 64 ms, so 24 bits wrap after
+/// about 12 days (Redis's 16 bits of minutes, 45 days). Fine enough to order keys of equal
+/// counters by their last access; a counter decays to 0 within 255 periods (4¼ hours), long
+/// before the wrap.
+const LFU_UNIT_TICKS: u64 = 64;
+
 /// The recency word at `now`.
 #[inline]
 pub fn recency_word(now: Tick) -> u32 {
@@ -48,29 +54,29 @@ pub fn recency_word(now: Tick) -> u32 {
 }
 
 #[inline]
-fn lfu_seconds(now: Tick) -> u32 {
-    ((now / 1000) as u32) & LFU_TIME_MASK
+fn lfu_time(now: Tick) -> u32 {
+    ((now / LFU_UNIT_TICKS) as u32) & LFU_TIME_MASK
 }
 
 /// A frequency word: `counter` accessed last at `now`.
 #[inline]
 pub fn frequency_word(counter: u8, now: Tick) -> u32 {
-    (lfu_seconds(now) << 8) | u32::from(counter)
+    (lfu_time(now) << 8) | u32::from(counter)
 }
 
 /// The counter of a frequency word after its decay up to `now`.
 #[inline]
 pub fn decayed_counter(word: u32, now: Tick) -> u8 {
     let counter = (word & 0xff) as u8;
-    let idle = u64::from(lfu_seconds(now).wrapping_sub(word >> 8) & LFU_TIME_MASK);
-    let periods = idle / LFU_DECAY_SECONDS;
+    let idle_ticks = u64::from(frequency_idle(word, now)) * LFU_UNIT_TICKS;
+    let periods = idle_ticks / (LFU_DECAY_SECONDS * 1000);
     counter.saturating_sub(periods.min(255) as u8)
 }
 
-/// Seconds since a frequency word's last access.
+/// Units of [`LFU_UNIT_TICKS`] since a frequency word's last access.
 #[inline]
 fn frequency_idle(word: u32, now: Tick) -> u32 {
-    lfu_seconds(now).wrapping_sub(word >> 8) & LFU_TIME_MASK
+    lfu_time(now).wrapping_sub(word >> 8) & LFU_TIME_MASK
 }
 
 /// Redis's `LFULogIncr`: one access, counted with probability falling as the counter grows.
@@ -168,7 +174,10 @@ mod tests {
         let counter = decayed_counter(word, 0);
         // Redis's table for factor 10: 1k hits reach 18, 100k reach 142; 10k lie between.
         assert!((30..100).contains(&counter), "{counter}");
-        assert_eq!(decayed_counter(word, 3 * 60_000), counter - 3);
+        assert_eq!(
+            decayed_counter(word, 3 * 60_000 + LFU_UNIT_TICKS),
+            counter - 3
+        );
         // A frequent key ranks below a new one; among equals, the longer idle goes first.
         let fresh = word_for_write(p, None, 3 * 60_000);
         assert!(rank(p, fresh, NEVER, 3 * 60_000) > rank(p, word, NEVER, 3 * 60_000));
