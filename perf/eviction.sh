@@ -11,7 +11,8 @@
 # budgets: "keys" sets M to the empty server's used_memory plus FIT × (used_memory per key on a
 # FIT-key fill of that server kind), so about FIT keys fit in each: the policies compared at an
 # equal number of resident keys. "rss" gives shardkv the RSS growth Redis shows for FIT keys
-# (RSS per key from a max(FIT, 200k)-key fill of each), turned into shardkv's keys and cap:
+# (RSS per key from a max(FIT, 1M)-key fill of each: smaller fills measure the allocators'
+# first segments more than the keys), turned into shardkv's keys and cap:
 # what a user gets per gigabyte. perf/hitratio.py then replays the trace (GET, and SET on a
 # miss) and reports the hit ratio after a 10% warm-up.
 # Traces: zipf = Zipf(0.99) over KEYS keys (10 × FIT by default); scan = the same with a one-off
@@ -30,6 +31,7 @@ KEYS=100000
 FIT=""
 REQUESTS=1000000
 SEEDS=5
+CALIBRATION=""
 POLICIES="allkeys-lru allkeys-lfu"
 BIN="$(target_dir)/dist/shardkv"
 while [ $# -gt 0 ]; do
@@ -40,14 +42,14 @@ while [ $# -gt 0 ]; do
         --seeds) SEEDS=${2:?}; shift ;;
         --policies) POLICIES=${2:?}; shift ;;
         --bin) BIN=${2:?}; shift ;;
-        --quick) KEYS=20000; REQUESTS=100000; SEEDS=1 ;;
+        --quick) KEYS=20000; REQUESTS=100000; SEEDS=1; CALIBRATION=100000 ;;
         -h | --help) usage; exit 0 ;;
         *) die "unknown argument $1 (see --help)" ;;
     esac
     shift
 done
 FIT=${FIT:-$((KEYS / 10))}
-CALIBRATION=$((FIT > 200000 ? FIT : 200000))
+CALIBRATION=${CALIBRATION:-$((FIT > 1000000 ? FIT : 1000000))}
 need_apt redis-server redis-server
 need_apt redis-cli redis-tools
 OUT="$PERF_DIR/out"

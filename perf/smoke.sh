@@ -3,7 +3,9 @@
 # (`run.sh --smoke`, arguments passed on); then, when the binary it built serves RESP
 # (`--resp-listen` in its --help), `resp.sh --quick` against redis-server (about 15 s; needs
 # redis-server, redis-benchmark and redis-cli). PERF_SMOKE_RESP=0 skips the RESP step. Last,
-# `tails.sh --quick`: read-latency tails of the two shard kinds, tiny sizes (about 10 s).
+# `tails.sh --quick`: read-latency tails of the two shard kinds, tiny sizes (about 10 s); and the
+# eviction scripts' quick modes: hit ratios against redis-server (about 40 s), throughput under
+# constant eviction and RSS against the cap (about 20 s each).
 set -euo pipefail
 PERF=$(cd "$(dirname "$0")" && pwd)
 bash "$PERF/run.sh" --smoke "$@"
@@ -18,3 +20,6 @@ else
 fi
 bash "$PERF/memory.sh" --quick --bin "$BIN"
 bash "$PERF/tails.sh" --quick
+bash "$PERF/eviction.sh" --quick --bin "$BIN"
+bash "$PERF/eviction_cost.sh" --quick --bin "$BIN"
+bash "$PERF/eviction_rss.sh" --quick --bin "$BIN"

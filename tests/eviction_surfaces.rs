@@ -423,7 +423,11 @@ fn resp_read_modify_write_commands_at_the_cap_evict_instead_of_failing() {
         assert_eq!(conn.call_str(&["INCR", &n]), b":1\r\n", "INCR {n}");
         let a = format!("a:{i}");
         let appended = conn.call_str(&["APPEND", &a, &value]);
-        assert_eq!(appended, format!(":{}\r\n", value.len()).as_bytes(), "APPEND {a}");
+        assert_eq!(
+            appended,
+            format!(":{}\r\n", value.len()).as_bytes(),
+            "APPEND {a}"
+        );
         let r = format!("r:{i}");
         let ranged = conn.call_str(&["SETRANGE", &r, "2", "xy"]);
         assert_eq!(ranged, b":4\r\n", "SETRANGE {r}");

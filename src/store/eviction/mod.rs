@@ -69,12 +69,13 @@ const WALK_HOLD: Duration = Duration::from_millis(20);
 /// Entries a lock-holding walk visits before it lets writers in again.
 const SHORT_WALK: usize = 64;
 
-/// The eviction state a store keeps.
+/// The eviction state a store keeps. Every read loads `policy` (to keep its access word), so
+/// the pool and the cursor, which writers and the walk lock, sit on cache lines of their own.
 pub(crate) struct Eviction {
     policy: AtomicU8,
     samples: AtomicUsize,
     pool: crossbeam_utils::CachePadded<Pool>,
-    cursor: Mutex<Cursor>,
+    cursor: crossbeam_utils::CachePadded<Mutex<Cursor>>,
 }
 
 /// Where the walk stands: the shard (slot index) and how many of its entries it has passed.
@@ -90,7 +91,7 @@ impl Eviction {
             policy: AtomicU8::new(policy as u8),
             samples: AtomicUsize::new(DEFAULT_SAMPLES),
             pool: Default::default(),
-            cursor: Mutex::new(Cursor::default()),
+            cursor: crossbeam_utils::CachePadded::new(Mutex::new(Cursor::default())),
         }
     }
 }
@@ -288,7 +289,9 @@ impl<S: Shard> ShardedStore<S> {
 
     /// Waits up to `timeout` until the walk is owed work (the eviction thread, idle).
     pub fn wait_for_eviction_demand(&self, timeout: Duration) {
-        self.eviction.pool.wait_for_demand(timeout)
+        self.eviction
+            .pool
+            .wait_for_demand(self.eviction_samples(), timeout)
     }
 
     /// One sampling walk, for the eviction thread: ranks at least `at_least` entries from the
@@ -307,6 +310,7 @@ impl<S: Shard> ShardedStore<S> {
         if !policy.evicts() {
             return report;
         }
+        let samples = self.eviction_samples();
         let started = Instant::now();
         let mut goal = at_least;
         let mut batch: Vec<Candidate> = Vec::with_capacity(16);
@@ -361,7 +365,9 @@ impl<S: Shard> ShardedStore<S> {
                     return false;
                 }
                 // Keep the table open while writers keep owing work.
-                self.eviction.pool.wait_for_demand(Duration::from_millis(2));
+                self.eviction
+                    .pool
+                    .wait_for_demand(samples, Duration::from_millis(2));
                 let more = self.eviction_wanted();
                 goal = report.examined + more;
                 more > 0

@@ -17,6 +17,9 @@ use crate::sync::{lock, Condvar, Mutex};
 /// draw from it at once.
 pub const POOL_CAPACITY: usize = 64;
 
+/// Candidates taken between two wake-ups of the walk (see [`Pool::pop`]).
+pub const WAKE_EVERY: usize = 16;
+
 /// One sampled entry.
 #[derive(Debug)]
 pub struct Candidate {
@@ -48,14 +51,34 @@ struct PoolState {
     owed: usize,
 }
 
+impl PoolState {
+    /// Entries the walk should look at now: enough to refill a pool below half its capacity,
+    /// or what it owes once that is [`WAKE_EVERY`] candidates' worth (so it works in batches).
+    fn due(&self, samples: usize) -> usize {
+        if self.candidates.len() < POOL_CAPACITY / 2 {
+            self.owed
+                .max((POOL_CAPACITY - self.candidates.len()) * samples)
+        } else if self.owed >= samples * WAKE_EVERY {
+            self.owed
+        } else {
+            0
+        }
+    }
+}
+
 impl Pool {
-    /// Takes the best candidate, and owes the walk `samples` entries for it.
+    /// Takes the best candidate, and owes the walk `samples` entries for it. The walk is woken
+    /// once per [`WAKE_EVERY`] candidates taken (or when the pool runs low), not per candidate:
+    /// a wake-up per eviction would cost a context switch per write.
     pub fn pop(&self, samples: usize) -> Option<Candidate> {
         let mut state = lock(&self.candidates);
         let best = state.candidates.pop()?;
         state.owed = state.owed.saturating_add(samples).min(POOL_CAPACITY * 64);
+        let wake = state.due(samples) > 0;
         drop(state);
-        self.wanted.notify_one();
+        if wake {
+            self.wanted.notify_one();
+        }
         Some(best)
     }
 
@@ -74,18 +97,9 @@ impl Pool {
         self.supplied.notify_all();
     }
 
-    /// Entries the walk should look at now: what it owes, or enough to refill a pool below
-    /// half its capacity.
+    /// Entries the walk should look at now (see `PoolState::due`).
     pub fn wanted(&self, samples: usize) -> usize {
-        let state = lock(&self.candidates);
-        let short = POOL_CAPACITY / 2;
-        if state.candidates.len() < short {
-            state
-                .owed
-                .max((POOL_CAPACITY - state.candidates.len()) * samples)
-        } else {
-            state.owed
-        }
+        lock(&self.candidates).due(samples)
     }
 
     /// Drops every candidate (the policy changed: they were ranked by the old one).
@@ -108,9 +122,9 @@ impl Pool {
     /// Waits up to `timeout` for the walk to be owed work (the eviction thread, idle). Returns
     /// at once if it is owed some; a pool that is merely short is the caller's to judge (it
     /// may be short because eviction is off).
-    pub fn wait_for_demand(&self, timeout: std::time::Duration) {
+    pub fn wait_for_demand(&self, samples: usize, timeout: std::time::Duration) {
         let state = lock(&self.candidates);
-        if state.owed > 0 {
+        if state.due(samples) > 0 {
             return;
         }
         let _ = self.wanted.wait_timeout(state, timeout);
