@@ -176,3 +176,37 @@ fn expiry_thread_frees_200k_unread_keys_on_time() {
     assert_eq!(store.stats().expired_by_wheel.get(), 200_000);
     drop(expiry);
 }
+
+/// Keys deleted or evicted leave their timers in the wheel until their deadline. Once the stale
+/// ones far outnumber the keys with a TTL, a step drops them early (memory the estimate does
+/// not count), and the live keys' timers still fire on time.
+#[test]
+fn stale_timers_of_deleted_keys_are_dropped_before_their_deadline() {
+    let (store, hand) = manual_store::<LockFreeShard>(StoreConfig::default());
+    let mut expirer = Expirer::new(store.clone());
+    for i in 0..100_000u64 {
+        let key = format!("gone{i}");
+        set(&store, &key, Some(3_600_000));
+        assert!(store.delete(key.as_bytes()).unwrap());
+    }
+    for i in 0..1_000u64 {
+        set(&store, &format!("live{i}"), Some(60_000));
+    }
+    expirer.step();
+    assert_eq!(
+        expirer.pending_timers(),
+        1_000,
+        "stale timers kept after a step"
+    );
+    assert_eq!(
+        expirer
+            .stats()
+            .stale_dropped
+            .load(std::sync::atomic::Ordering::Relaxed),
+        100_000
+    );
+    hand.advance(60_000);
+    expirer.step();
+    assert_eq!(store.len(), 0, "the live keys expire on time");
+    assert_eq!(store.stats().expired_by_wheel.get(), 1_000);
+}

@@ -159,6 +159,22 @@ impl<T> Bucket<T> {
         self.chunks.last().is_none_or(Vec::is_empty)
     }
 
+    /// Keeps only the timers `keep` accepts, repacked into full chunks. Returns how many went.
+    fn retain(&mut self, keep: &mut impl FnMut(u64, &T) -> bool) -> usize {
+        let mut removed = 0;
+        // Each old chunk is freed as soon as it has been read.
+        for chunk in std::mem::take(&mut self.chunks) {
+            for (deadline, item) in chunk {
+                if keep(deadline, &item) {
+                    self.push((deadline, item));
+                } else {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
     #[cfg(test)]
     fn iter(&self) -> impl Iterator<Item = &(u64, T)> {
         self.chunks.iter().flatten()
@@ -236,6 +252,26 @@ impl<T> TimingWheel<T> {
             #[cfg(test)]
             moves: 0,
         }
+    }
+
+    /// Drops every pending timer `keep(deadline, item)` refuses, without firing it; the others
+    /// keep their deadlines and their order. Returns how many were dropped. Costs one call of
+    /// `keep` per pending timer.
+    pub fn retain(&mut self, mut keep: impl FnMut(u64, &T) -> bool) -> usize {
+        let mut removed = self.cascading.retain(&mut keep);
+        for level in self.levels.iter_mut() {
+            for (s, bucket) in level.slots.iter_mut().enumerate() {
+                if level.occupied & (1 << s) == 0 {
+                    continue;
+                }
+                removed += bucket.retain(&mut keep);
+                if bucket.is_empty() {
+                    level.occupied &= !(1 << s);
+                }
+            }
+        }
+        self.len -= removed;
+        removed
     }
 
     /// Schedules `item` to fire at `deadline`. A deadline at or before `elapsed()` fires on
@@ -852,6 +888,35 @@ mod tests {
         assert_eq!(w.next_expiration(), Some(4000));
         w.advance(4000, |_, _| ());
         assert_eq!(w.next_expiration(), None);
+    }
+
+    #[test]
+    fn retain_drops_exactly_the_refused_timers_and_the_rest_fire_on_time() {
+        let mut w = TimingWheel::new(0);
+        let mut rng = XorShift(7);
+        let mut kept = std::collections::HashSet::new();
+        for id in 0..5_000u32 {
+            let deadline = 1 + rng.scaled(30);
+            w.insert(deadline, id);
+            if id % 3 != 0 {
+                kept.insert((deadline, id));
+            }
+        }
+        // Part of the way through time, so timers sit at every level.
+        for (deadline, id) in advance(&mut w, 1 << 10) {
+            assert!(deadline <= 1 << 10);
+            kept.remove(&(deadline, id));
+        }
+        let dropped = w.retain(|_, id| id % 3 != 0);
+        assert_eq!(w.len(), kept.len());
+        assert!(dropped > 0);
+        w.check_invariants();
+        for (deadline, id) in advance(&mut w, u64::MAX >> 20) {
+            assert_ne!(id % 3, 0, "a dropped timer fired");
+            assert!(kept.remove(&(deadline, id)), "fired twice or unknown: {id}");
+        }
+        assert!(kept.is_empty(), "timers lost: {}", kept.len());
+        assert!(w.is_empty());
     }
 
     #[test]

@@ -195,6 +195,16 @@ impl<S: Shard> ShardedStore<S> {
         TimerOutcome::Expired
     }
 
+    /// Whether the timer armed for `key` in `shard` at `at` is still the one responsible for
+    /// it (the test `on_timer` applies when the timer fires): `false` once the key is gone or
+    /// another timer answers for it. For dropping stale timers early; a lock-free look, since
+    /// only a write can make a timer responsible, and a write that does arms its own.
+    pub fn timer_is_current(&self, shard: usize, key: &[u8], at: Tick) -> bool {
+        self.slots[shard]
+            .primary_map()
+            .read(key, |e| e.is_some_and(|(_, e)| e.timer_at() == at))
+    }
+
     /// If `shard` was flagged (its timer requests overflowed the queue, or it was promoted by a
     /// failover), clears the flag and arms a timer for every key with a TTL and none
     /// responsible for it: calls `arm(target, tick)` for each. Returns whether the shard was
