@@ -42,8 +42,8 @@ const MAX_FIRED_PER_STEP: usize = 65_536;
 /// Stale timers (their key deleted, evicted or given another timer) wait in the wheel until
 /// their deadline, where they are dropped. With long TTLs and churn they pile up: 3M evictions
 /// under a 200 MB cap left 2M stale timers, half again the cap in RSS. So once the wheel holds
-/// more than twice the keys with a TTL plus this many timers, a step drops the stale ones
-/// (one lookup each), which keeps the cost at O(1) per stale timer.
+/// more than the keys with a TTL plus a quarter of them plus this many timers, a step drops
+/// the stale ones (one lookup per pending timer, so at most five per stale one dropped).
 const STALE_SLACK: u64 = 65_536;
 
 /// Counters the expiry thread publishes for the dashboard.
@@ -110,7 +110,8 @@ impl<S: Shard> Expirer<S> {
     /// Drops the wheel's stale timers when they outnumber the live ones (see [`STALE_SLACK`]).
     fn drop_stale_timers(&mut self) {
         let pending = self.wheel.len() as u64;
-        if pending <= 2 * self.store.keys_with_ttl() + STALE_SLACK {
+        let live = self.store.keys_with_ttl();
+        if pending <= live + live / 4 + STALE_SLACK {
             return;
         }
         let store = &self.store;
