@@ -189,9 +189,9 @@ impl Default for StoreConfig {
 /// Bytes counted per key with a TTL for its timer in the expiry wheel (a 32-byte slot entry in
 /// 1024-entry chunks: 39.7 B of RSS per key with a TTL, measured by `perf/memory.sh`; see
 /// `store::timers`). Counted per key, not per timer: a key deleted or evicted leaves its timer
-/// in the wheel until its deadline, and charging those would let stale timers fill the cap
-/// and refuse writes. So under heavy eviction churn with long TTLs, RSS exceeds the estimate by
-/// the stale timers (README's "Memory and eviction" has the measurement).
+/// in the wheel, and charging those would let stale timers fill the cap and refuse writes.
+/// The expiry thread drops stale timers once they pass a quarter of the keys with a TTL, so
+/// they stay a small share of RSS (README's "Memory and eviction" has the measurement).
 pub const TIMER_OVERHEAD: u64 = 40;
 
 /// `(4 × available cores).next_power_of_two()`, DashMap's choice.
