@@ -18,8 +18,12 @@ use crate::store::{Shard, ShardedStore};
 use crate::sync::Arc;
 
 /// How long the thread waits for demand before it looks again whether eviction has become
-/// active (a cap lowered, a policy set, the estimate grown).
+/// active (a cap lowered, a policy set, the estimate grown), while it is active.
 const IDLE_WAIT: Duration = Duration::from_millis(10);
+
+/// The same while eviction is off (`noeviction`, no cap, or the estimate below three quarters
+/// of it): a writer that needs room meanwhile walks a little itself.
+const OFF_WAIT: Duration = Duration::from_millis(100);
 
 /// The running eviction thread; stops it when dropped.
 pub struct EvictionThread {
@@ -38,7 +42,12 @@ impl EvictionThread {
                 }
                 let wanted = store.eviction_wanted();
                 if wanted == 0 {
-                    store.wait_for_eviction_demand(IDLE_WAIT);
+                    let wait = if store.eviction_active() {
+                        IDLE_WAIT
+                    } else {
+                        OFF_WAIT
+                    };
+                    store.wait_for_eviction_demand(wait);
                     continue;
                 }
                 let report = store.sample_for_eviction(wanted);

@@ -21,7 +21,9 @@
 //! it and a restart cannot bring the key back.
 //!
 //! A writer holds at most the victim's section, and never its own shard's section while it
-//! evicts: holding shard t's section while waiting for shard s's could deadlock.
+//! evicts: holding shard t's section while waiting for shard s's could deadlock. A writer
+//! that finds the pool empty (the thread is behind, or the store runs without it) ranks a few
+//! entries itself from the start of a random shard: a biased sample, but a bounded one.
 //!
 //! Expired entries rank above every live one, so a walk that meets them reclaims them first
 //! (counted as expired, not evicted); the expiry wheel reclaims the rest within its lag.
@@ -201,12 +203,15 @@ impl<S: Shard> ShardedStore<S> {
                     evicted |= self.evict(policy, candidate)?;
                 }
                 None => {
-                    // Walk a little ourselves if the eviction thread is not walking (it is
-                    // idle, or there is none); otherwise wait for what it finds.
-                    let walked = self.eviction.cursor.try_lock().ok().map(|mut cursor| {
-                        self.walk_with(&mut cursor, self.eviction_samples() * 4, false)
-                    });
-                    if walked.is_none_or(|r| r.examined == 0) {
+                    // The eviction thread is behind (or there is none): rank a few entries
+                    // ourselves, from the start of a shard picked at random. Never from the
+                    // thread's cursor, which could mean skipping most of a shard to reach it.
+                    let mut own = Cursor {
+                        slot: fastrand::usize(..self.slots.len()),
+                        position: 0,
+                    };
+                    let walked = self.walk_with(&mut own, self.eviction_samples() * 4, false);
+                    if walked.examined == 0 {
                         if waited >= WRITER_PATIENCE {
                             return Err(full);
                         }
