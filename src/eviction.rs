@@ -33,6 +33,7 @@ pub struct EvictionThread {
 impl EvictionThread {
     /// Starts the eviction thread for `store`.
     pub fn start<S: Shard>(store: Arc<ShardedStore<S>>) -> std::io::Result<EvictionThread> {
+        store.set_eviction_thread_running(true);
         let worker = crate::worker::Worker::spawn("shardkv-evict", move |stop| {
             while !stop.load(std::sync::atomic::Ordering::Acquire) {
                 if store.eviction_active() && store.memory_used() > store.max_memory() {
@@ -40,14 +41,14 @@ impl EvictionThread {
                     // behind: bring the estimate under it.
                     store.evict_to_cap();
                 }
+                if !store.eviction_active() {
+                    // Not a wait for demand: an empty pool would look like demand.
+                    store.sleep_until_eviction_needed(OFF_WAIT);
+                    continue;
+                }
                 let wanted = store.eviction_wanted();
                 if wanted == 0 {
-                    let wait = if store.eviction_active() {
-                        IDLE_WAIT
-                    } else {
-                        OFF_WAIT
-                    };
-                    store.wait_for_eviction_demand(wait);
+                    store.wait_for_eviction_demand(IDLE_WAIT);
                     continue;
                 }
                 let report = store.sample_for_eviction(wanted);
@@ -57,6 +58,7 @@ impl EvictionThread {
                     std::thread::sleep(IDLE_WAIT);
                 }
             }
+            store.set_eviction_thread_running(false);
         })?;
         Ok(EvictionThread { _worker: worker })
     }

@@ -246,3 +246,63 @@ fn volatile_lru_never_evicts_keys_without_a_ttl_under_concurrent_writers() {
         run::<LockFreeShard>(EvictionPolicy::VolatileLru, true),
     );
 }
+
+/// This process's threads named `name`, by task id.
+fn threads_named(name: &str) -> Vec<std::path::PathBuf> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| t.ok().map(|t| t.path()))
+        .filter(|path| {
+            std::fs::read_to_string(path.join("comm")).is_ok_and(|comm| comm.trim_end() == name)
+        })
+        .collect()
+}
+
+/// CPU time (utime + stime, in clock ticks) of the thread at `task`.
+fn ticks(task: &std::path::Path) -> u64 {
+    let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+    // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// The eviction thread sleeps while eviction is off (`noeviction`, or far below the cap): an
+/// empty candidate pool must not look like demand. A spinning thread takes a whole core; a
+/// sleeping one wakes ten times a second.
+#[test]
+fn the_eviction_thread_sleeps_while_eviction_is_off() {
+    for policy in [EvictionPolicy::NoEviction, EvictionPolicy::AllKeysLru] {
+        let store = Arc::new(ShardedStore::<LockFreeShard>::new(
+            StoreConfig {
+                max_memory: CAP,
+                eviction_policy: policy,
+                ..StoreConfig::default()
+            },
+            Clock::coarse(),
+        ));
+        // Other tests in this process may run eviction threads of their own.
+        let others = threads_named("shardkv-evict");
+        let _evictor = EvictionThread::start(store.clone()).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let ours: Vec<_> = threads_named("shardkv-evict")
+            .into_iter()
+            .filter(|t| !others.contains(t))
+            .collect();
+        assert_eq!(ours.len(), 1, "the new eviction thread");
+        let before = ticks(&ours[0]);
+        std::thread::sleep(Duration::from_millis(1_000));
+        let used = ticks(&ours[0]) - before;
+        // 100 ticks a second is a whole core.
+        assert!(
+            used <= 10,
+            "{policy}: the idle eviction thread used {used} ticks in 1 s"
+        );
+    }
+}

@@ -47,7 +47,7 @@ pub use pool::{Candidate, POOL_CAPACITY};
 
 use super::change::Admission;
 use super::{Record, Shard, ShardedStore, StoreError, TimerTarget};
-use crate::sync::{lock, AtomicU8, AtomicUsize, Mutex, Ordering};
+use crate::sync::{lock, AtomicBool, AtomicU8, AtomicUsize, Mutex, Ordering};
 use pool::Pool;
 
 /// How long one write spends evicting, once it has evicted a key, before it goes ahead anyway
@@ -68,6 +68,10 @@ const WRITER_PATIENCE: Duration = Duration::from_secs(1);
 /// that shard's retired entries while it is held).
 const WALK_HOLD: Duration = Duration::from_millis(20);
 
+/// How long a writer that finds the pool empty waits for the eviction thread's candidates
+/// before it ranks a few entries itself.
+const THREAD_GRACE: Duration = Duration::from_millis(1);
+
 /// Entries a lock-holding walk visits before it lets writers in again.
 const SHORT_WALK: usize = 64;
 
@@ -78,6 +82,9 @@ pub(crate) struct Eviction {
     samples: AtomicUsize,
     pool: crossbeam_utils::CachePadded<Pool>,
     cursor: crossbeam_utils::CachePadded<Mutex<Cursor>>,
+    /// Whether an eviction thread runs for this store (writers then wait a moment for its
+    /// candidates before ranking entries themselves).
+    thread_running: AtomicBool,
 }
 
 /// Where the walk stands: the shard (slot index) and how many of its entries it has passed.
@@ -94,6 +101,7 @@ impl Eviction {
             samples: AtomicUsize::new(DEFAULT_SAMPLES),
             pool: Default::default(),
             cursor: crossbeam_utils::CachePadded::new(Mutex::new(Cursor::default())),
+            thread_running: AtomicBool::new(false),
         }
     }
 }
@@ -203,6 +211,16 @@ impl<S: Shard> ShardedStore<S> {
                     evicted |= self.evict(policy, candidate)?;
                 }
                 None => {
+                    // Give the eviction thread, if one runs (and this is not it), a moment:
+                    // its candidates come from an unbiased walk.
+                    if time_limit.is_some()
+                        && self.eviction.thread_running.load(Ordering::Relaxed)
+                        && waited < THREAD_GRACE
+                    {
+                        self.eviction.pool.wait_for_supply(THREAD_GRACE);
+                        waited += THREAD_GRACE;
+                        continue;
+                    }
                     // The eviction thread is behind (or there is none): rank a few entries
                     // ourselves, from the start of a shard picked at random. Never from the
                     // thread's cursor, which could mean skipping most of a shard to reach it.
@@ -292,11 +310,25 @@ impl<S: Shard> ShardedStore<S> {
         self.eviction.pool.wanted(self.eviction_samples())
     }
 
+    /// Sleeps up to `timeout`, or until a writer takes a candidate (the eviction thread while
+    /// eviction is off).
+    pub fn sleep_until_eviction_needed(&self, timeout: Duration) {
+        self.eviction.pool.sleep(timeout)
+    }
+
     /// Waits up to `timeout` until the walk is owed work (the eviction thread, idle).
     pub fn wait_for_eviction_demand(&self, timeout: Duration) {
         self.eviction
             .pool
             .wait_for_demand(self.eviction_samples(), timeout)
+    }
+
+    /// Says whether an eviction thread runs for this store (it says so when it starts and
+    /// stops).
+    pub fn set_eviction_thread_running(&self, running: bool) {
+        self.eviction
+            .thread_running
+            .store(running, Ordering::Relaxed);
     }
 
     /// One sampling walk, for the eviction thread: ranks at least `at_least` entries from the

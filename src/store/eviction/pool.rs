@@ -119,6 +119,13 @@ impl Pool {
         let _ = self.supplied.wait_timeout(state, timeout);
     }
 
+    /// Waits up to `timeout`, or until a candidate is taken (the eviction thread while
+    /// eviction is off: there is no demand to wait for, only a wake-up).
+    pub fn sleep(&self, timeout: std::time::Duration) {
+        let state = lock(&self.candidates);
+        let _ = self.wanted.wait_timeout(state, timeout);
+    }
+
     /// Waits up to `timeout` for the walk to be owed work (the eviction thread, idle). Returns
     /// at once if it is owed some; a pool that is merely short is the caller's to judge (it
     /// may be short because eviction is off).
