@@ -111,8 +111,6 @@ impl Eviction {
 pub struct SampleReport {
     /// Entries ranked.
     pub examined: usize,
-    /// Shards visited that had nothing for the policy.
-    pub empty_shards: usize,
 }
 
 impl<S: Shard> ShardedStore<S> {
@@ -367,7 +365,6 @@ impl<S: Shard> ShardedStore<S> {
                 || (policy.volatile_only()
                     && slot.write.keys_with_ttl.load(Ordering::Relaxed) == 0);
             if nothing_here {
-                report.empty_shards += 1;
                 cursor.slot += 1;
                 cursor.position = 0;
                 continue;
