@@ -59,17 +59,22 @@ fn rendered_dom(url: &str, screenshot: Option<&str>) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn total_keys(dom: &str) -> u64 {
+/// The text of the element with `id` in the rendered page.
+fn element_text<'a>(dom: &'a str, id: &str) -> &'a str {
     let at = dom
-        .find("id=\"total-keys\"")
-        .expect("the page has a total-keys element");
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("the page has no {id} element"));
     let text = &dom[at..];
     let start = text.find('>').unwrap() + 1;
     let end = text[start..].find('<').unwrap() + start;
-    text[start..end]
-        .trim()
+    text[start..end].trim()
+}
+
+fn total_keys(dom: &str) -> u64 {
+    let shown = element_text(dom, "total-keys");
+    shown
         .parse()
-        .unwrap_or_else(|_| panic!("total-keys shows {:?}", &text[start..end]))
+        .unwrap_or_else(|_| panic!("total-keys shows {shown:?}"))
 }
 
 #[test]
@@ -98,4 +103,25 @@ fn dashboard_page_shows_the_key_count_and_follows_writes() {
         rendered_dom(&s.url("/"), Some(&path));
         assert!(std::fs::metadata(&path).is_ok_and(|m| m.len() > 0));
     }
+}
+
+#[test]
+fn dashboard_page_shows_evictions_and_the_policy() {
+    let s = Server::start(&["--max-memory", "20000", "--maxmemory-policy", "allkeys-lru"]);
+    let c = client();
+    for i in 0..400 {
+        let status = c
+            .get(s.url(&format!("/set?key=k{i}&value={}", "v".repeat(50))))
+            .send()
+            .unwrap()
+            .status();
+        assert_eq!(status, 200, "write {i}");
+    }
+    let dom = rendered_dom(&s.url("/"), None);
+    assert_eq!(element_text(&dom, "maxmemory-policy"), "allkeys-lru");
+    let evicted: u64 = element_text(&dom, "evicted")
+        .replace([',', ' '], "")
+        .parse()
+        .expect("evicted shows a count");
+    assert!(evicted > 0, "the page shows no evictions");
 }

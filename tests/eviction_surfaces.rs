@@ -332,13 +332,14 @@ fn resp_idle_time_counts_whole_seconds_and_object_does_not_touch_the_key() {
         &mut ours,
         &[
             &["OBJECT", "IDLETIME", "idle"],
-            // The first OBJECT did not reset it.
+            // The first OBJECT did not reset it, nor do ENCODING and REFCOUNT.
             &["OBJECT", "IDLETIME", "idle"],
             &["OBJECT", "ENCODING", "idle"],
+            &["OBJECT", "REFCOUNT", "idle"],
+            &["OBJECT", "IDLETIME", "idle"],
         ],
     );
-    // A read does (Redis's OBJECT ENCODING does not touch either; shardkv's reads the value
-    // through the ordinary path, so the idle time is compared only after a GET).
+    // A read does.
     same_replies(
         &mut redis,
         &mut ours,

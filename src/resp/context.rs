@@ -110,6 +110,12 @@ impl<'c, 'a, S: Shard> CommandContext<'c, 'a, S> {
         self.store().get_in(db, key).found()
     }
 
+    /// Reads `key` in the selected database (live only) without counting it as an access
+    /// (`OBJECT` does not touch the key).
+    pub fn peek(&self, key: &[u8]) -> Option<Found> {
+        self.store().peek_in(self.db(), key)
+    }
+
     /// Runs `f` inside a transaction over `keys` of the selected database: `EXEC`'s own, or a
     /// new one committed when `f` returns (its acknowledgement then awaited before the reply).
     pub fn write<R>(

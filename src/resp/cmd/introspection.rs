@@ -215,7 +215,7 @@ pub fn object<S: Shard>(
         }
         return Ok(());
     }
-    let Some(found) = ctx.get(&args[2]) else {
+    let Some(found) = ctx.peek(&args[2]) else {
         ctx.reply().null();
         return Ok(());
     };

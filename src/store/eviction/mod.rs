@@ -441,6 +441,22 @@ pub enum AccessReport {
 }
 
 impl<S: Shard> ShardedStore<S> {
+    /// Reads `key` in `db` without counting the read as an access (Redis's `OBJECT`, which
+    /// looks a key up with `LOOKUP_NOTOUCH`); `None` when absent or expired.
+    pub fn peek_in(&self, db: usize, key: &[u8]) -> Option<super::Found> {
+        let now = self.clock().now();
+        self.slots[self.shard_in(db, key)]
+            .primary_map()
+            .read(key, |e| {
+                let (record, entry) = e?;
+                (!entry.is_expired(now)).then(|| super::Found {
+                    record: record.clone(),
+                    version: entry.version,
+                    deadline: entry.deadline,
+                })
+            })
+    }
+
     /// What `key`'s access word in `db` says under the policy in force, without counting this
     /// look as an access (`OBJECT` does not touch the key); `None` when the key is absent or
     /// expired.
