@@ -30,7 +30,12 @@ fn chromium() -> PathBuf {
 
 /// Loads `url` in headless Chromium, lets its scripts run, and returns the resulting DOM.
 fn rendered_dom(url: &str, screenshot: Option<&str>) -> String {
-    let profile = std::env::temp_dir().join(format!("shardkv-chromium-{}", std::process::id()));
+    // One profile per call: tests in this binary run on parallel threads, and two browsers on
+    // one profile refuse to start (Chromium's singleton lock).
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let profile =
+        std::env::temp_dir().join(format!("shardkv-chromium-{}-{call}", std::process::id()));
     let mut cmd = Command::new(chromium());
     cmd.args([
         "--headless",
