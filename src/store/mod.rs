@@ -430,13 +430,17 @@ impl<S: Shard> ShardedStore<S> {
             return Ok(());
         }
         let used = self.memory_used();
-        let copies = self.copies_per_shard() as u64;
-        let additional = data_bytes
-            .saturating_add(entries.saturating_mul(copies.saturating_mul(S::ENTRY_OVERHEAD)));
-        if used.saturating_add(additional) > limit {
+        if used.saturating_add(self.write_bytes(data_bytes, entries)) > limit {
             return Err(StoreError::MemoryFull { used, limit });
         }
         Ok(())
+    }
+
+    /// What a write of `entries` new entries holding `data_bytes` of keys and values adds to
+    /// the estimate: the bytes and each entry's overhead in every copy.
+    pub(crate) fn write_bytes(&self, data_bytes: u64, entries: u64) -> u64 {
+        let copies = self.copies_per_shard() as u64;
+        data_bytes.saturating_add(entries.saturating_mul(copies.saturating_mul(S::ENTRY_OVERHEAD)))
     }
 
     /// Reads `key` in database 0. Never returns an entry whose deadline has been reached.

@@ -243,10 +243,7 @@ impl<S: Shard> ShardedStore<S> {
     /// Whether a write is larger than the cap by itself: evicting everything would not make
     /// room, so nothing is evicted for it.
     fn never_fits(&self, data_bytes: u64, entries: u64) -> bool {
-        let copies = self.copies_per_shard() as u64;
-        let additional = data_bytes
-            .saturating_add(entries.saturating_mul(copies.saturating_mul(S::ENTRY_OVERHEAD)));
-        additional > self.max_memory()
+        self.write_bytes(data_bytes, entries) > self.max_memory()
     }
 
     /// Whether anything the policy may evict is stored.
